@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+/**
+ * The `vitm` command line. Each command is a function returning an exit code; user-facing failures are coded
+ * errors printed without a stack trace (set VITM_DEBUG=1 to see one), anything else is reported as a vitm bug.
+ */
+import { parseArgs } from 'node:util';
+import { VitmRuntimeError } from '../runtime/errors.js';
+import { doctor } from './doctor.js';
+
+const USAGE = `usage: vitm <command> [options]
+
+commands:
+  doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
+  help               this text
+  version            the vitm version
+
+environment:
+  VITM_DEBUG=1       print stack traces of internal errors
+`;
+
+class UsageError extends Error {}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'doctor': {
+      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
+      return doctor({ json: values.json });
+    }
+    case 'version':
+    case '--version':
+      process.stdout.write(`${await version()}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+function report(error: unknown): number {
+  if (error instanceof VitmRuntimeError) {
+    process.stderr.write(error.render() + '\n');
+    return 1;
+  }
+  if (
+    error instanceof UsageError ||
+    (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
+  ) {
+    process.stderr.write(`error: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const detail = process.env.VITM_DEBUG && error instanceof Error ? `\n${error.stack ?? ''}` : '';
+  process.stderr.write(
+    `internal error (a bug in vitm, please report it): ${error instanceof Error ? error.message : String(error)}${detail}\n`,
+  );
+  return 70;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = report(error);
+  },
+);

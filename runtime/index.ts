@@ -1,0 +1,15 @@
+/** The vitm runtime: devices, kernels and (later) compiled programs, in Node and in the browser. */
+export { VitmRuntimeError, type RuntimeErrorCode, type WorkLabel } from './errors.js';
+export {
+  GpuDevice,
+  BufferUsage,
+  KEY_LIMITS,
+  OPTIONAL_FEATURES,
+  type AdapterDescription,
+  type Backend,
+  type KeyLimit,
+  type OpenOptions,
+  type OptionalFeature,
+} from './webgpu/device.js';
+export { openNodeDevice, type NodeOpenOptions } from './webgpu/node.js';
+export { runSelfTest, assertSelfTest, SELF_TEST_WGSL, type SelfTestResult } from './webgpu/selftest.js';
