@@ -90,7 +90,8 @@ command -v node >/dev/null 2>&1 || die "Node.js is missing." "Install Node.js 20
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old." "vitm needs Node.js 20.19 or newer."
 
-lock_hash=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)
+# The lock file alone decides what is installed (editing a script in package.json needs no reinstall).
+lock_hash=$(sha256sum package-lock.json 2>/dev/null | cut -d' ' -f1)
 stamp=node_modules/.vitm-setup-stamp
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
   info "npm packages: up to date"
@@ -110,13 +111,14 @@ probe_adapter() { node scripts/probe-adapter.mjs 2>/dev/null; }
 if adapter=$(probe_adapter); then
   info "WebGPU adapter: $adapter"
 else
-  say "no WebGPU adapter works here; installing Mesa's software Vulkan driver (lavapipe)"
+  say "no WebGPU adapter works here"
   manual=("Install a Vulkan driver for your GPU, or Mesa's lavapipe (Mesa >= 24) with the Vulkan loader:"
     "  Debian 12: add the suite 'bookworm-backports' to apt's sources, then"
     "             apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1"
     "  Debian 13 / Ubuntu 24.04 and newer: apt-get install mesa-vulkan-drivers libvulkan1"
-    "Then check with: npx vitm doctor")
+    "Then check with: npm start (it runs vitm doctor)")
   can_install || die "cannot install packages here (needs root or password-less sudo on Debian/Ubuntu)." "${manual[@]}"
+  say "installing Mesa's software Vulkan driver (lavapipe)"
   if [ "$os_id" = debian ] && [ "$os_codename" = bookworm ]; then
     # Debian 12's own Mesa (22.3) is too old for Dawn; Mesa from bookworm-backports works.
     if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
