@@ -112,7 +112,8 @@ export function encodeSafetensors(
     checkTensor(name, t);
   }
   entries.sort(([na, a], [nb, b]) => dtypeSize(b.dtype) - dtypeSize(a.dtype) || (na < nb ? -1 : na > nb ? 1 : 0));
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor may be called `__proto__`, which must stay an ordinary key.
+  const header = Object.create(null) as Record<string, unknown>;
   if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
   let offset = 0;
   for (const [name, t] of entries) {
@@ -173,7 +174,7 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
       if (!isRecord(entry)) bad('__metadata__ is not an object');
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') bad(`__metadata__ value for '${k}' is not a string`);
-        metadata[k] = v as string;
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }

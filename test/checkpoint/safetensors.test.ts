@@ -241,3 +241,16 @@ describe('safetensors', () => {
     expect(failure(() => expectTensor(contents, 'm.safetensors', 'head.weight', 'F16', [2, 3]))?.code).toBe('VT6015');
   });
 });
+
+describe('safetensors names', () => {
+  it('a tensor or metadata key called __proto__ is an ordinary name', () => {
+    const tensors = Object.defineProperty({}, '__proto__', {
+      value: f32([1], Float32Array.of(2)),
+      enumerable: true,
+    }) as Record<string, Tensor>;
+    const metadata = Object.defineProperty({}, '__proto__', { value: 'x', enumerable: true }) as Record<string, string>;
+    const back = decodeSafetensors(encodeSafetensors(tensors, metadata), 'p.safetensors');
+    expect([...back.tensors.keys()]).toEqual(['__proto__']);
+    expect(Object.keys(back.metadata)).toEqual(['__proto__']);
+  });
+});
