@@ -94,7 +94,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, options
     renameSync(temp, path);
     fsyncDir(dirname(path));
   } catch (error) {
-    rmSync(temp, { force: true });
+    removeQuietly(temp);
     throw error instanceof VitmRuntimeError ? error : writeError(path, error);
   }
 }
@@ -121,11 +121,20 @@ export function writeDirAtomic(
     renameSync(temp, dir);
     fsyncDir(dirname(dir));
   } catch (error) {
-    rmSync(temp, { recursive: true, force: true });
+    removeQuietly(temp);
     if (aside && !exists(dir)) renameSync(aside, dir);
     throw error instanceof VitmRuntimeError ? error : writeError(dir, error);
   }
   if (aside) rmSync(aside, { recursive: true, force: true });
+}
+
+/** Best-effort clean-up after a failed write: the original error is the one to report. */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    // nothing more to do: a stray temporary is removed by removeStaleTemps later
+  }
 }
 
 function exists(path: string): boolean {

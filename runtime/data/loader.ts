@@ -57,18 +57,31 @@ export interface Batch {
 }
 
 /** The next batch a loader will deliver. */
-export interface LoaderPosition {
+// A type alias, not an interface, so that a position (and a `LoaderState`) is assignable to JSON in a checkpoint.
+// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
+export type LoaderPosition = {
   readonly epoch: number;
   readonly batch: number;
-}
+};
 
 /** What a checkpoint stores to resume a loader and to check it is resumed on the same data. */
-export interface LoaderState extends LoaderPosition {
+export type LoaderState = LoaderPosition & {
   readonly seed: number;
   readonly batchSize: number;
   readonly datasetSize: number;
   readonly dataset: string;
   readonly pipeline: string;
+};
+
+/** True when `x` has the fields of a `LoaderState` (as read back from a checkpoint's JSON). */
+export function isLoaderState(x: unknown): x is LoaderState {
+  if (typeof x !== 'object' || x === null) return false;
+  const s = x as Record<string, unknown>;
+  return (
+    ['epoch', 'batch', 'seed', 'batchSize', 'datasetSize'].every((k) => typeof s[k] === 'number') &&
+    typeof s.dataset === 'string' &&
+    typeof s.pipeline === 'string'
+  );
 }
 
 export class BatchLoader {
@@ -169,8 +182,14 @@ export class BatchLoader {
     };
   }
 
-  /** Resumes from a saved state, after checking it was saved for the same data and pipeline (VT6014 if not). */
-  restore(state: LoaderState): void {
+  /**
+   * Resumes from a saved state (`state()`, possibly read back from JSON), after checking it was saved for the same
+   * data and pipeline (VT6014 if not, or if it is not a loader state at all).
+   */
+  restore(state: unknown): void {
+    if (!isLoaderState(state)) {
+      throw selectionError(`cannot resume the data order: ${JSON.stringify(state)} is not a data loader state`);
+    }
     const mine = this.state();
     for (const key of ['seed', 'batchSize', 'datasetSize', 'dataset', 'pipeline'] as const) {
       if (state[key] !== mine[key]) {

@@ -62,7 +62,7 @@ describe('BatchLoader', () => {
     const stream = Array.from({ length: 20 }, () => reference.next());
     const interrupted = new BatchLoader(ds, options);
     for (let s = 0; s < 13; s++) interrupted.next();
-    const saved = JSON.parse(JSON.stringify(interrupted.state())) as ReturnType<BatchLoader['state']>;
+    const saved: unknown = JSON.parse(JSON.stringify(interrupted.state()));
 
     const bySeek = new BatchLoader(ds, options);
     bySeek.seek(bySeek.positionOfStep(13));
@@ -94,6 +94,13 @@ describe('BatchLoader', () => {
     expectRefusal(new BatchLoader(indexed(50), { batchSize: 4, seed: 3 }));
     expectRefusal(new BatchLoader(indexed(51), { batchSize: 8, seed: 3 }));
     expectRefusal(new BatchLoader(indexed(50), { batchSize: 8, seed: 3, augment: [{ kind: 'invert' }] }));
+    let notAState: string | undefined;
+    try {
+      new BatchLoader(indexed(50), { batchSize: 8, seed: 3 }).restore({ step: 3 });
+    } catch (e) {
+      notAState = e instanceof VitmRuntimeError ? e.code : 'other';
+    }
+    expect(notAState).toBe('VT6014');
   });
 
   it('nextAsync prefetches in the background and gives the same batches as next()', async () => {
