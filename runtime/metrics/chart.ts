@@ -63,9 +63,11 @@ export function niceTicks(lo: number, hi: number, target = 5): number[] {
   const raw = (hi - lo) / Math.max(1, target);
   const pow = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw) ?? 10 * pow;
+  // Ticks are k * step for integer k, rounded to the step's decimals (so 0.1 * 3 prints as 0.3).
+  const decimals = Math.min(100, Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) {
-    ticks.push(Math.abs(t) < step * 1e-9 ? 0 : Number(t.toPrecision(12)));
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) {
+    ticks.push(k === 0 ? 0 : Number((k * step).toFixed(decimals)));
   }
   return ticks;
 }
