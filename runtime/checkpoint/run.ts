@@ -191,6 +191,7 @@ export class CheckpointStore {
 
   private rotate(keep: string): void {
     removeStaleTemps(this.checkpointsDir);
+    removeStaleTemps(this.runDir);
     const all = this.list();
     const excess = all.length - this.keepLast;
     for (const info of all.slice(0, Math.max(0, excess))) {
