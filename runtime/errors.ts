@@ -18,7 +18,9 @@ export type RuntimeErrorCode =
   | 'VT6012' // a checkpoint or run folder to resume from is missing or incomplete
   | 'VT6013' // a file could not be written (disk full, permissions)
   | 'VT6014' // a data selection or transform cannot be satisfied
-  | 'VT6015'; // a checkpoint does not fit the model (missing tensor, wrong dtype or shape)
+  | 'VT6015' // a checkpoint does not fit the model (missing tensor, wrong dtype or shape)
+  | 'VT6016' // the output folder already holds a run (and --resume was not given)
+  | 'VT6017'; // the loss became NaN or infinite
 
 export class VitmRuntimeError extends Error {
   readonly code: RuntimeErrorCode;

@@ -3,3 +3,4 @@ export * from './atomic.js';
 export * from './run.js';
 export * from './safetensors.js';
 export * from './tensor.js';
+export * from './folder.js';
