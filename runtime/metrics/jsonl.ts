@@ -60,8 +60,10 @@ export class MetricsWriter {
     const line = JSON.stringify(record, (_key, value: unknown) =>
       typeof value === 'number' && !Number.isFinite(value) ? null : value,
     );
+    const bytes = Buffer.from(line + '\n', 'utf8');
     try {
-      writeSync(this.fd, line + '\n');
+      // One write call in practice; the loop only matters if the OS accepts part of it.
+      for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at, bytes.length - at);
       if (this.durable) fsyncSync(this.fd);
     } catch (error) {
       throw writeError(this.path, error);
