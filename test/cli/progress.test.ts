@@ -17,7 +17,7 @@ function harness(tty: boolean, options: Partial<ProgressOptions> = {}) {
   return { bar, writes, clock, text: () => writes.join('') };
 }
 
-describe('progress bar helpers', () => {
+describe('progress bar formatting', () => {
   it('formats durations', () => {
     expect([0, 9.4, 59.6, 61, 3599, 3600, 7322].map(formatDuration)).toEqual([
       '0s',
