@@ -6,3 +6,4 @@ export * from './loader.js';
 export * from './rng.js';
 export * from './synthetic.js';
 export * from './transforms.js';
+export * from './spec.js';
