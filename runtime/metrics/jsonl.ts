@@ -63,7 +63,7 @@ export class MetricsWriter {
     const bytes = Buffer.from(line + '\n', 'utf8');
     try {
       // One write call in practice; the loop only matters if the OS accepts part of it.
-      for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at, bytes.length - at);
+      for (let at = 0; at < bytes.length;) at += writeSync(this.fd, bytes, at, bytes.length - at);
       if (this.durable) fsyncSync(this.fd);
     } catch (error) {
       throw writeError(this.path, error);
