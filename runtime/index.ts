@@ -13,3 +13,9 @@ export {
 } from './webgpu/device.js';
 export { openNodeDevice, type NodeOpenOptions } from './webgpu/node.js';
 export { runSelfTest, assertSelfTest, SELF_TEST_WGSL, type SelfTestResult } from './webgpu/selftest.js';
+/** The data pipeline (Fashion-MNIST, synthetic sets, selections, transforms, batch loaders). */
+export * as data from './data/index.js';
+/** `.safetensors` checkpoints, atomic writes and resumable run folders. */
+export * as checkpoint from './checkpoint/index.js';
+/** Metrics logs and loss/accuracy curves (SVG, PNG). */
+export * as metrics from './metrics/index.js';
