@@ -27,7 +27,7 @@ export const CATALOG = {
   VT2010: { title: 'not callable' },
   VT2011: { title: 'no such submodule or parameter' },
   VT2012: { title: 'module has no forward' },
-  VT2013: { title: 'module instantiates itself' },
+  VT2013: { title: 'definition refers to itself' },
 
   VT3001: { title: 'wrong kind of value' },
   VT3002: { title: 'shapes do not broadcast' },
