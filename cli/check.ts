@@ -59,7 +59,10 @@ function rows(model: ElaboratedModel, depth: number): string[][] {
     for (const ch of inst.children) {
       const at = path === '' ? ch.name : `${path}.${ch.name}`;
       if (ch.kind === 'single') visit(ch.instance, at, level + 1);
-      else ch.instances.forEach((i, k) => visit(i, `${at}.${k}`, level + 1));
+      else
+        ch.instances.forEach((i, k) => {
+          visit(i, `${at}.${k}`, level + 1);
+        });
     }
   };
   visit(model.root, '', 0);

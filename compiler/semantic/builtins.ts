@@ -307,7 +307,7 @@ function gatherLike(x: TensorType, idx: TensorType, axis: number): InferResult {
   return ok({ dtype: x.dtype, shape: [...x.shape.slice(0, ax), ...idx.shape, ...x.shape.slice(ax + 1)] });
 }
 
-export const BUILTINS: { readonly [N in BuiltinName]: BuiltinSpec } = {
+export const BUILTINS: Readonly<Record<BuiltinName, BuiltinSpec>> = {
   add: elementwise(false),
   sub: elementwise(false),
   mul: elementwise(false),

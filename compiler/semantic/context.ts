@@ -94,9 +94,14 @@ export function toConst(v: Value): ConstValue | undefined {
       return v;
     case 'list': {
       const items = v.items.map(toConst);
-      return items.every((i) => i !== undefined) ? { kind: 'list', items: items as ConstValue[] } : undefined;
+      return items.every((i) => i !== undefined) ? { kind: 'list', items: items } : undefined;
     }
-    default:
+    case 'instance':
+    case 'sequence':
+    case 'init':
+    case 'module':
+    case 'model':
+    case 'combo':
       return undefined;
   }
 }

@@ -405,7 +405,7 @@ export function evaluate(ctx: Ctx, env: Env, e: A.Expr): Value | undefined {
     case 'tuple':
     case 'list': {
       const items = e.items.map((i) => evaluate(ctx, env, i));
-      return items.every((i) => i !== undefined) ? { kind: 'list', items: items as Value[] } : undefined;
+      return items.every((i) => i !== undefined) ? { kind: 'list', items: items } : undefined;
     }
     case 'repeat': {
       const count = evaluate(ctx, env, e.count);
@@ -425,7 +425,7 @@ export function evaluate(ctx: Ctx, env: Env, e: A.Expr): Value | undefined {
         items.push(v);
       }
       if (items.every((v) => v.kind === 'instance'))
-        return { kind: 'sequence', instances: items.map((v) => (v as Extract<Value, { kind: 'instance' }>).instance) };
+        return { kind: 'sequence', instances: items.map((v) => v.instance) };
       return { kind: 'list', items };
     }
     case 'unary': {

@@ -87,7 +87,17 @@ export function exprToPath(e: A.Expr): A.Path | undefined {
         } else return false;
         return true;
       }
-      default:
+      case 'number':
+      case 'string':
+      case 'bool':
+      case 'it':
+      case 'tuple':
+      case 'list':
+      case 'repeat':
+      case 'unary':
+      case 'binary':
+      case 'call':
+      case 'with':
         return false;
     }
   };

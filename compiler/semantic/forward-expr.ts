@@ -59,13 +59,15 @@ const OPS: Partial<Record<A.BinaryOp, BuiltinName>> = {
   '>=': 'ge',
 };
 
-function err(
+/** Reports a diagnostic; the result is always undefined, typed as whatever the caller returns. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T is the caller's result type, so `return err(...)` is a value, not a void call
+function err<T>(
   env: FEnv,
   code: Parameters<Ctx['diags']['error']>[0],
   span: Span,
   message: string,
   notes: { message: string }[] = [],
-): undefined {
+): T | undefined {
   env.ctx.diags.error(code, span, message, notes);
   return undefined;
 }
@@ -188,7 +190,7 @@ function checkBinary(env: FEnv, e: Extract<A.Expr, { kind: 'binary' }>): FVal | 
 }
 
 function attrOf(env: FEnv, kind: string, v: FVal, span: Span, e: A.Expr): Attr | undefined {
-  const bad = (want: string): undefined =>
+  const bad = (want: string): Attr | undefined =>
     err(env, v.kind === 'tensor' ? 'VT3011' : 'VT3001', span, `expected ${want}, got ${describeF(v)}`);
   switch (kind) {
     case 'int':
@@ -209,7 +211,7 @@ function attrOf(env: FEnv, kind: string, v: FVal, span: Span, e: A.Expr): Attr |
         v.kind === 'list'
           ? v.items
           : v.kind === 'value' && v.value.kind === 'list'
-            ? v.value.items.map((value) => ({ kind: 'value', value }) as FVal)
+            ? v.value.items.map((value) => ({ kind: 'value', value }))
             : undefined;
       if (items === undefined) return bad('a shape such as [B, N, 64]');
       const shape: Dim[] = [];

@@ -31,7 +31,10 @@ export function finalize(root: ModuleInstance): ParameterEntry[] {
     for (const c of inst.children) {
       const at = path === '' ? c.name : `${path}.${c.name}`;
       if (c.kind === 'single') walk(c.instance, at);
-      else c.instances.forEach((child, i) => walk(child, `${at}.${i}`));
+      else
+        c.instances.forEach((child, i) => {
+          walk(child, `${at}.${i}`);
+        });
     }
   };
   walk(root, '');
@@ -90,7 +93,14 @@ function toModel(ctx: Ctx, decl: A.ModelDecl, v: Value): ElaboratedModel | undef
       derivation = { kind: 'merge', terms: v.terms.map((t) => ({ model: t.name, coefficient: t.coefficient })) };
       break;
     }
-    default:
+    case 'int':
+    case 'float':
+    case 'bool':
+    case 'string':
+    case 'list':
+    case 'sequence':
+    case 'init':
+    case 'module':
       ctx.diags.error(
         'VT3001',
         decl.value.span,

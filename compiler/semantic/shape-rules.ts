@@ -30,7 +30,7 @@ export function fail(code: Code, message: string, at?: string): RuleError {
 }
 
 export function isError(x: unknown): x is RuleError {
-  return typeof x === 'object' && x !== null && 'ok' in x && (x as { ok: unknown }).ok === false;
+  return typeof x === 'object' && x !== null && 'ok' in x && x.ok === false;
 }
 
 /** `axis` in [-rank, rank) as a non-negative axis. */

@@ -55,7 +55,7 @@ function unifyDim(p: Dim, a: Dim, b: Bindings, symbols: ReadonlySet<string>): bo
 export function unify(param: TensorType, arg: TensorType, b: Bindings, symbols: ReadonlySet<string>): boolean {
   if (param.dtype !== arg.dtype) return false;
   const first = param.shape[0];
-  const hasRest = first !== undefined && first.syms.length === 1 && first.syms[0] === REST;
+  const hasRest = first?.syms.length === 1 && first.syms[0] === REST;
   const fixed = hasRest ? param.shape.slice(1) : param.shape;
   if (hasRest ? arg.shape.length < fixed.length : arg.shape.length !== fixed.length) return false;
   const lead = arg.shape.slice(0, arg.shape.length - fixed.length);

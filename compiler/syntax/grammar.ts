@@ -74,22 +74,23 @@ export class VitmParser extends CstParser {
 
   readonly typeExpr = this.RULE('typeExpr', () => {
     this.CONSUME(T.Identifier);
-    this.OPTION(() =>
+    this.OPTION(() => {
       this.OR([
         {
           ALT: () => {
             this.CONSUME(T.LBracket);
             this.MANY_SEP({
               SEP: T.Comma,
-              DEF: () =>
-                this.OR2([{ ALT: () => this.CONSUME(T.Ellipsis) }, { ALT: () => this.SUBRULE(this.expression) }]),
+              DEF: () => {
+                this.OR2([{ ALT: () => this.CONSUME(T.Ellipsis) }, { ALT: () => this.SUBRULE(this.expression) }]);
+              },
             });
             this.CONSUME(T.RBracket);
           },
         },
         { ALT: () => this.SUBRULE(this.argList) },
-      ]),
-    );
+      ]);
+    });
   });
 
   readonly moduleItem = this.RULE('moduleItem', () => {
@@ -230,7 +231,7 @@ export class VitmParser extends CstParser {
 
   readonly path = this.RULE('path', () => {
     this.SUBRULE(this.pathName);
-    this.MANY(() =>
+    this.MANY(() => {
       this.OR([
         {
           ALT: () => {
@@ -239,18 +240,19 @@ export class VitmParser extends CstParser {
           },
         },
         { ALT: () => this.SUBRULE(this.pathIndex) },
-      ]),
-    );
+      ]);
+    });
   });
 
   readonly pathName = this.RULE('pathName', () => {
     this.OR([
       { ALT: () => this.CONSUME(T.DoubleStar) },
       {
-        ALT: () =>
+        ALT: () => {
           this.AT_LEAST_ONE(() =>
             this.OR2([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Star) }]),
-          ),
+          );
+        },
       },
     ]);
   });
@@ -354,7 +356,7 @@ export class VitmParser extends CstParser {
 
   readonly postfix = this.RULE('postfix', () => {
     this.SUBRULE(this.primary);
-    this.MANY(() =>
+    this.MANY(() => {
       this.OR([
         { ALT: () => this.SUBRULE(this.argList) },
         { ALT: () => this.SUBRULE(this.indexSuffix) },
@@ -364,8 +366,8 @@ export class VitmParser extends CstParser {
             this.CONSUME(T.Identifier);
           },
         },
-      ]),
-    );
+      ]);
+    });
   });
 
   readonly argList = this.RULE('argList', () => {
@@ -445,11 +447,12 @@ export class VitmParser extends CstParser {
           },
         },
         {
-          ALT: () =>
+          ALT: () => {
             this.MANY(() => {
               this.CONSUME(T.Comma);
               this.SUBRULE3(this.expression);
-            }),
+            });
+          },
         },
       ]);
     });

@@ -2,7 +2,7 @@
  * Text -> AST for one file: lex, check bracket nesting, parse with recovery, build the AST. Every problem becomes a
  * diagnostic; this never throws for any input text.
  */
-import type { IRecognitionException, IToken, TokenType } from 'chevrotain';
+import type { IRecognitionException, IToken } from 'chevrotain';
 import { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { Span } from '../source/source.js';
 import type { Program } from './ast.js';
@@ -97,8 +97,8 @@ export function parseFile(file: string, text: string): ParseResult {
       `unexpected character '${text.slice(e.offset, e.offset + Math.max(1, Math.min(e.length, 1)))}'`,
     );
   }
-  for (const c of (lexed.groups.bad ?? []) as IToken[]) {
-    if (c.tokenType === (BadComment as TokenType))
+  for (const c of lexed.groups.bad ?? []) {
+    if (c.tokenType === BadComment)
       diagnostics.error('VT1006', span(c.startOffset, c.startOffset + 2), 'this comment is never closed with */');
   }
   const deep = nesting(lexed.tokens);

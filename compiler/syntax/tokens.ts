@@ -10,7 +10,7 @@ export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][
 
 function keyword(word: string): TokenType {
   return createToken({
-    name: word[0]?.toUpperCase() + word.slice(1),
+    name: (word[0] ?? '').toUpperCase() + word.slice(1),
     pattern: new RegExp(`${word}\\b`),
     longer_alt: Identifier,
   });
