@@ -334,7 +334,7 @@ export const BUILTINS: Readonly<Record<BuiltinName, BuiltinSpec>> = {
       return isError(shape) ? shape : ok({ dtype, shape });
     },
   },
-  neg: unary(false, '-x'),
+  neg: unary(false, 'negation, -x'),
   exp: unary(true, 'e^x'),
   log: unary(true, 'natural logarithm'),
   sqrt: unary(true, 'square root'),
