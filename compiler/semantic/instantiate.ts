@@ -196,9 +196,7 @@ function build(
           return undefined;
         }
         if (!v.value) {
-          const values = [...hyper]
-            .map(([k, c]) => `${k} = ${c.kind === 'list' ? '[...]' : String(c.value)}`)
-            .join(', ');
+          const values = [...hyper].map(([k, c]) => `${k} = ${showConst(c)}`).join(', ');
           // Point at the innermost call in the user's own code; the library calls below it become notes.
           const user = ctx.calls.map((s, i) => [s, i] as const).filter(([s]) => !ctx.library(s.file));
           const [at, depth] = user[user.length - 1] ?? [span, ctx.calls.length - 1];
