@@ -88,7 +88,7 @@ describe('ViT-B/16', () => {
       ?.children.find((c) => c.name === 'attn');
     const fwd = attn?.kind === 'single' ? attn.instance.forward : undefined;
     expect(fwd).toBeDefined();
-    fwd?.lets.forEach((l) => walk(l.value));
+    for (const l of fwd?.lets ?? []) walk(l.value);
     if (fwd) walk(fwd.result);
     expect([...ops].sort()).toEqual(['matmul', 'mul', 'permute', 'reshape', 'softmax', 'transpose']);
     expect(calls).toBe(2);
