@@ -57,6 +57,8 @@ export interface Ctx {
   readonly models: Map<A.ModelDecl, ElaboratedModel | 'pending' | 'failed'>;
   /** Call sites of the instantiations in progress, outermost first (to point errors at the user's code). */
   readonly calls: Span[];
+  /** Modules instantiated at least once (a module never used is checked on its own, with its defaults). */
+  readonly instantiated: Set<A.ModuleDecl>;
   /** Is this file part of the standard library? */
   readonly library: (file: string) => boolean;
 }

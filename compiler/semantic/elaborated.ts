@@ -101,7 +101,10 @@ export type IndexAxis =
   | { readonly kind: 'at'; readonly index: number }
   | { readonly kind: 'range'; readonly start: number; readonly stop: number; readonly step: number };
 
-/** A compile-time attribute of a builtin call (axis, eps, a target shape as dims, a dtype...). */
+/**
+ * A compile-time attribute of a builtin call (axis, eps, a target shape as dims, a dtype...). In a `reshape` target
+ * shape, a `-1` written by the user is kept as a dimension with coefficient 0; the node's type has the inferred size.
+ */
 export type Attr =
   | ConstValue
   | { readonly kind: 'shape'; readonly shape: TensorType['shape'] }

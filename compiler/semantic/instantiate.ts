@@ -126,6 +126,7 @@ export function instantiate(
     decl.name.text,
   );
   if (bound === undefined) return undefined;
+  ctx.instantiated.add(decl);
   ctx.stack.push(decl);
   ctx.calls.push(span);
   try {
