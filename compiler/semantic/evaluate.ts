@@ -124,6 +124,7 @@ export function lookup(ctx: Ctx, env: Env, name: string, span: Span, report = tr
         return undefined;
     }
   }
+  if (env.scope.poisoned.has(name)) return undefined;
   if (isInitializerName(name))
     return { kind: 'init', init: (INITIALIZERS[name] as (typeof INITIALIZERS)[string]).make(defaults(name)) };
   if (report) ctx.diags.error('VT2001', span, `unknown name '${name}'`, didYouMean(name, candidates(env)));

@@ -78,6 +78,7 @@ function paramType(ctx: Ctx, env: Env, t: A.TypeExpr): TensorType | undefined {
         'VT3010',
         d.span,
         `a parameter dimension must be a positive int, got ${v.kind === 'int' || v.kind === 'float' ? v.value : describeValue(v)}`,
+        v.kind === 'float' ? [{ message: 'dividing ints gives an int only when the division is exact' }] : [],
       );
       return undefined;
     }

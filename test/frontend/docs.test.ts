@@ -1,5 +1,5 @@
 /** The documentation stays in sync with the code: grammar rules, diagnostic codes, builtins, tutorial programs. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { CODES } from '../../compiler/diagnostics/catalog.js';
 import { BUILTIN_NAMES } from '../../compiler/semantic/builtins.js';
@@ -41,5 +41,20 @@ describe('spec/diagnostics.md', () => {
   test('documents every code, and only catalog codes', () => {
     const documented = [...diagnostics.matchAll(/^### (VT[1-5]\d{3}):/gm)].map((m) => m[1]);
     expect(documented).toEqual([...CODES]);
+  });
+
+  test('its example outputs are the real outputs (the goldens of the bad programs)', () => {
+    const goldens = readdirSync('test/frontend/golden/bad').map((f) =>
+      readFileSync(`test/frontend/golden/bad/${f}`, 'utf8').replaceAll('test/frontend/corpus/bad/', ''),
+    );
+    const examples = [...diagnostics.matchAll(/```\n([^`]*?: error VT[1-5]\d{3}: [\s\S]*?)```/g)].map((m) =>
+      (m[1] ?? '').trimEnd(),
+    );
+    expect(examples.length).toBeGreaterThanOrEqual(CODES.length);
+    for (const example of examples)
+      expect(
+        goldens.some((g) => g.includes(example)),
+        example,
+      ).toBe(true);
   });
 });
