@@ -69,7 +69,7 @@ const INITIALIZERS: Record<
 };
 
 /** The most copies a repetition or comprehension may make. */
-const MAX_REPEAT = 10_000;
+const MAX_REPEAT = 1000;
 
 /** A list of instances is a repetition (a sequence of submodules); anything else stays a list. */
 function asSequence(items: Value[]): Value {
