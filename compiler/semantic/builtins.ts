@@ -146,9 +146,18 @@ export const BUILTINS: Readonly<Record<BuiltinName, BuiltinSpec>> = {
   rsqrt: unary(true, '1 / sqrt(x)'),
   tanh: unary(true, 'hyperbolic tangent'),
   erf: unary(true, 'the error function'),
-  gelu: unary(true, 'GELU: exact (erf) by default, approximate: "tanh" for the tanh form', [
-    { name: 'approximate', kind: 'string', default: { kind: 'string', value: 'none' } },
-  ]),
+  gelu: {
+    params: [X, { name: 'approximate', kind: 'string', default: { kind: 'string', value: 'none' } }],
+    doc: 'GELU: exact (erf) by default, approximate: "tanh" for the tanh form',
+    infer: (a) => {
+      const x = t(a, 'x');
+      const mode = a.attrs.approximate;
+      if (mode?.kind === 'string' && mode.value !== 'none' && mode.value !== 'tanh') {
+        return fail('VT3001', `approximate must be "none" (exact, erf) or "tanh", got "${mode.value}"`, 'approximate');
+      }
+      return requireFloat(x, 'x') ?? ok(x);
+    },
+  },
   relu: unary(false, 'max(x, 0)'),
   sigmoid: unary(true, '1 / (1 + e^-x)'),
   abs: unary(false, '|x|'),

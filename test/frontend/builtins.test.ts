@@ -59,7 +59,11 @@ const ROWS: Record<BuiltinName, readonly Row[]> = {
   rsqrt: [{ tensors: { x: f(2) }, expect: 'f32[2]' }],
   tanh: [{ tensors: { x: f(2) }, expect: 'f32[2]' }],
   erf: [{ tensors: { x: f(2) }, expect: 'f32[2]' }],
-  gelu: [{ tensors: { x: f('B', 8) }, attrs: { approximate: { kind: 'string', value: 'tanh' } }, expect: 'f32[B, 8]' }],
+  gelu: [
+    { tensors: { x: f('B', 8) }, attrs: { approximate: { kind: 'string', value: 'tanh' } }, expect: 'f32[B, 8]' },
+    { tensors: { x: f('B', 8) }, attrs: { approximate: { kind: 'string', value: 'fast' } }, expect: 'VT3001' },
+  ],
+
   relu: [{ tensors: { x: f(2) }, expect: 'f32[2]' }],
   sigmoid: [{ tensors: { x: f(2) }, expect: 'f32[2]' }],
   abs: [{ tensors: { x: i32(2) }, expect: 'i32[2]' }],
