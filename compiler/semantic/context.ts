@@ -50,6 +50,8 @@ export interface Env {
 export interface Ctx {
   readonly diags: DiagnosticBag;
   nextId: number;
+  /** Compile-time evaluation steps so far (bounded, so that no input makes elaboration run away). */
+  work: number;
   /** Modules being instantiated (to catch a module that instantiates itself). */
   readonly stack: A.ModuleDecl[];
   readonly origins: WeakMap<ModuleInstance, Origin>;

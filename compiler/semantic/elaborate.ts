@@ -17,6 +17,7 @@ export function elaborate(entry: FileScope, diags: DiagnosticBag, stdlibDir: str
   const ctx: Ctx = {
     diags,
     nextId: 0,
+    work: 0,
     stack: [],
     origins: new WeakMap(),
     models: new Map(),

@@ -419,8 +419,21 @@ function evalMember(ctx: Ctx, env: Env, e: Extract<A.Expr, { kind: 'member' }>):
     : { kind: 'sequence', instances: slot.instances };
 }
 
+/** Compile-time evaluation steps allowed for one program (far beyond any real model). */
+export const WORK_LIMIT = 2_000_000;
+
 /** Evaluates a compile-time expression. */
 export function evaluate(ctx: Ctx, env: Env, e: A.Expr): Value | undefined {
+  if (++ctx.work > WORK_LIMIT) {
+    if (ctx.work === WORK_LIMIT + 1) {
+      ctx.diags.error(
+        'VT3010',
+        e.span,
+        `elaborating this program takes more than ${WORK_LIMIT} evaluation steps; repetitions are too large`,
+      );
+    }
+    return undefined;
+  }
   switch (e.kind) {
     case 'number':
       return e.isInt ? { kind: 'int', value: e.value } : { kind: 'float', value: e.value };
