@@ -27,6 +27,7 @@ export interface ParamOptions {
 export class GraphBuilder {
   private readonly inputs: GraphInput[] = [];
   private readonly equations: Equation[] = [];
+  private readonly defs = new Map<number, Equation>();
   private nextId = 0;
   private span: Span | undefined;
 
@@ -77,6 +78,11 @@ export class GraphBuilder {
     return value;
   }
 
+  /** The equation this builder emitted to define `v`, or undefined (an input, or a value of a graph it extends). */
+  definition(v: Value): Equation | undefined {
+    return this.defs.get(v.id);
+  }
+
   /** Sets the span given to the equations emitted from now on (undefined: none). */
   setSpan(span: Span | undefined): void {
     this.span = span;
@@ -103,6 +109,7 @@ export class GraphBuilder {
     const out = this.fresh(type);
     const eq = { op, out, args: [...args], attrs, ...(span === undefined ? {} : { span }) };
     this.equations.push(eq as unknown as Equation);
+    this.defs.set(out.id, eq as unknown as Equation);
     return out;
   }
 

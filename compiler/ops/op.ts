@@ -11,7 +11,7 @@
 import type { DType, Dim, Shape } from '../types/shape.js';
 
 /** Attributes of an op without attributes. */
-export type Empty = Readonly<Record<never, never>>;
+export type Empty = Readonly<Record<string, never>>;
 
 export interface ReduceAttrs {
   /** Distinct, sorted axes to reduce. */
@@ -95,7 +95,7 @@ export interface OpAttrs {
 export type OpName = keyof OpAttrs;
 
 /** Every op once; the object literal's type makes the list exhaustive (a missing or extra key is a compile error). */
-const OP_SET: { readonly [P in OpName]: true } = {
+const OP_SET: Readonly<Record<OpName, true>> = {
   full: true,
   constant: true,
   dim_size: true,

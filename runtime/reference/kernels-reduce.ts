@@ -17,7 +17,7 @@ function groupMax(data: Float64Array, map: Int32Array, groups: number): Float64A
     const g = map[i] as number;
     const x = data[i] as number;
     if (Number.isNaN(x) || x > (m[g] as number)) m[g] = x;
-    else if (Number.isNaN(m[g] as number)) continue;
+    else if (Number.isNaN(m[g])) continue;
   }
   return m;
 }
