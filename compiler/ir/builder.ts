@@ -307,7 +307,10 @@ export class GraphBuilder {
   }
   /** `x W^T + bias`, with `W` stored [out, in] as in PyTorch. */
   linear(x: Value, weight: Value, bias?: Value): Value {
-    const y = this.matmul(x, weight, { transposeB: true });
+    const vector = x.type.shape.length === 1;
+    const x2 = vector ? this.reshape(x, [1, ...x.type.shape]) : x;
+    const product = this.matmul(x2, weight, { transposeB: true });
+    const y = vector ? this.reshape(product, product.type.shape.slice(1)) : product;
     return bias === undefined ? y : this.add(y, bias);
   }
 
