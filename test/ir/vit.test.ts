@@ -48,7 +48,9 @@ describe('the ViT fixture', () => {
     const logits = evaluate(g, inputs, { symbols: { B: 3 } }).logits as RefTensor;
     const direct = vitLogitsDirect(SMALL, inputs, 3).flat();
     expect(logits.shape).toEqual([3, 3]);
-    direct.forEach((v, i) => expect(logits.data[i]).toBeCloseTo(v, 10));
+    direct.forEach((v, i) => {
+      expect(logits.data[i]).toBeCloseTo(v, 10);
+    });
   });
 
   it('has gradients equal to finite differences (small ViT, every parameter)', () => {
