@@ -188,6 +188,10 @@ export class GraphBuilder {
   erf(x: Value): Value {
     return this.emit('erf', [x], {});
   }
+  /** The arc cosine, in [0, pi] (NaN outside [-1, 1]; clamp a cosine first). */
+  acos(x: Value): Value {
+    return this.emit('acos', [x], {});
+  }
   /** GELU: exact (`x * Phi(x)`, the default, as in timm) or its tanh approximation. */
   gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
     return this.emit('gelu', [x], { approximate });
