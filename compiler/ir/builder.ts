@@ -134,7 +134,7 @@ export class GraphBuilder {
     };
     const inputs = this.inputs.map((i): GraphInput => ({ ...i, value: define(i.value) }));
     const equations = this.equations.map(
-      (eq) => ({ ...eq, args: eq.args.map(renumber), out: define(eq.out) }) as Equation,
+      (eq) => ({ ...eq, args: eq.args.map(renumber), out: define(eq.out) }),
     );
     return { inputs, equations, outputs: outs.map((o) => ({ name: o.name, value: renumber(o.value) })) };
   }
