@@ -133,9 +133,7 @@ export class GraphBuilder {
       return r;
     };
     const inputs = this.inputs.map((i): GraphInput => ({ ...i, value: define(i.value) }));
-    const equations = this.equations.map(
-      (eq) => ({ ...eq, args: eq.args.map(renumber), out: define(eq.out) }),
-    );
+    const equations = this.equations.map((eq) => ({ ...eq, args: eq.args.map(renumber), out: define(eq.out) }));
     return { inputs, equations, outputs: outs.map((o) => ({ name: o.name, value: renumber(o.value) })) };
   }
 
