@@ -17,6 +17,9 @@ import { normalFromBits, randomWords } from '../runtime/reference/philox.js';
 import type { RefTensor } from '../runtime/reference/tensor.js';
 import type { SymbolValues } from './types/shape.js';
 
+/** The relative error the project accepts for float64 gradients (the op table and the ViT tests use it). */
+export const GRADCHECK_TOLERANCE = 1e-6;
+
 export interface GradcheckOptions {
   /** The loss output; the first output when omitted. */
   readonly loss?: string;
