@@ -46,12 +46,15 @@ describe('the ViT fixture', () => {
     expect(params).toHaveLength(4 + 12 * TINY_VIT.depth + 4);
   });
 
-  it('computes the same logits as a direct implementation', () => {
-    const g = vitGraph(SMALL);
-    const inputs = vitInputs(g, SMALL, 3);
+  it.each([
+    ['small', SMALL],
+    ['tiny', TINY_VIT],
+  ] as const)('computes the same logits as a direct implementation (%s)', (_name, cfg) => {
+    const g = vitGraph(cfg);
+    const inputs = vitInputs(g, cfg, 3);
     const logits = evaluate(g, inputs, { symbols: { B: 3 } }).logits as RefTensor;
-    const direct = vitLogitsDirect(SMALL, inputs, 3).flat();
-    expect(logits.shape).toEqual([3, 3]);
+    const direct = vitLogitsDirect(cfg, inputs, 3).flat();
+    expect(logits.shape).toEqual([3, cfg.classes]);
     direct.forEach((v, i) => {
       expect(logits.data[i]).toBeCloseTo(v, 10);
     });
