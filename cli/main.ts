@@ -10,6 +10,8 @@ import { doctor } from './doctor.js';
 const USAGE = `usage: vitm <command> [options]
 
 commands:
+  check FILE         check a .vitm file: coded errors, or per model its parameter counts and a module table
+                     (--depth N: how deep the table goes, default 1)
   doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
   help               this text
   version            the vitm version
@@ -29,6 +31,19 @@ async function version(): Promise<string> {
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'check': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { depth: { type: 'string' } },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('check takes exactly one FILE');
+      const depth = values.depth === undefined ? 1 : Number(values.depth);
+      if (!Number.isInteger(depth) || depth < 0) throw new UsageError('--depth takes a non-negative integer');
+      const { check } = await import('./check.js');
+      return check(file, { depth });
+    }
     case 'doctor': {
       const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
       return doctor({ json: values.json });
