@@ -113,12 +113,30 @@ export class GraphBuilder {
     return out;
   }
 
-  /** The finished graph with the given named outputs (in the object's key order). */
+  /**
+   * The finished graph with the given named outputs (in the object's key order). Values are renumbered into the
+   * canonical order: inputs first (in declaration order), then equations, whatever order they were declared in.
+   */
   build(outputs: Readonly<Record<string, Value>> | readonly GraphOutput[]): Graph {
     const outs: GraphOutput[] = Array.isArray(outputs)
       ? [...(outputs as readonly GraphOutput[])]
       : Object.entries(outputs as Readonly<Record<string, Value>>).map(([name, value]) => ({ name, value }));
-    return { inputs: [...this.inputs], equations: [...this.equations], outputs: outs };
+    const renumbered = new Map<number, Value>();
+    const renumber = (v: Value): Value => {
+      const r = renumbered.get(v.id);
+      if (r === undefined) throw new IrTypeError(`%${v.id} is not defined in this graph`);
+      return r;
+    };
+    const define = (v: Value): Value => {
+      const r = { id: renumbered.size, type: v.type };
+      renumbered.set(v.id, r);
+      return r;
+    };
+    const inputs = this.inputs.map((i): GraphInput => ({ ...i, value: define(i.value) }));
+    const equations = this.equations.map(
+      (eq) => ({ ...eq, args: eq.args.map(renumber), out: define(eq.out) }) as Equation,
+    );
+    return { inputs, equations, outputs: outs.map((o) => ({ name: o.name, value: renumber(o.value) })) };
   }
 
   // ---- Sources ----

@@ -4,7 +4,7 @@
  * last two; either operand may have fewer) broadcast. Both operands need rank 2 or more.
  */
 
-import { dimEquals, dimToString, typeToString, type Dim } from '../types/shape.js';
+import { dim, dimEquals, dimToString, mulDim, typeToString, type Dim } from '../types/shape.js';
 import { two, unbroadcast, wanted } from './grad-util.js';
 import {
   arg,
@@ -53,6 +53,14 @@ export const linalgGradients: { readonly [P in 'matmul']: GradientRule<P> } = {
         return unbroadcast(b, d, x.type.shape);
       },
       () => {
+        if (!ta && y.type.shape.length === 2 && x.type.shape.length > 2) {
+          // A shared weight under batched rows (a Linear layer): fold the batch axes into the rows, one product
+          // [K, rows] x [rows, N] instead of a batched product and a sum over the batch.
+          const rows = x.type.shape.slice(0, -1).reduce(mulDim, dim(1));
+          const x2 = b.reshape(x, [rows, x.type.shape[x.type.shape.length - 1] as Dim]);
+          const g2 = b.reshape(g, [rows, g.type.shape[g.type.shape.length - 1] as Dim]);
+          return tb ? b.matmul(g2, x2, { transposeA: true }) : b.matmul(x2, g2, { transposeA: true });
+        }
         const d = tb ? b.matmul(g, x, { transposeA: true, transposeB: ta }) : b.matmul(x, g, { transposeA: !ta });
         return unbroadcast(b, d, y.type.shape);
       },
