@@ -6,8 +6,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import { checkProgram, type FrontendHost } from '../compiler/frontend.js';
-import type { ElaboratedModel, ModuleInstance, Parameter } from '../compiler/semantic/elaborated.js';
-import { concrete, numel } from '../compiler/types/shape.js';
+import {
+  type ElaboratedModel,
+  type ElaboratedProgram,
+  type ExprType,
+  isTupleType,
+  type ModuleInstance,
+  type Parameter,
+} from '../compiler/semantic/elaborated.js';
+import { concrete, numel, typeToString } from '../compiler/types/shape.js';
 import { formatCount } from './format.js';
 
 /** The standard library shipped with the package. */
@@ -85,6 +92,35 @@ function table(data: readonly string[][]): string {
     .join('\n');
 }
 
+/** The report for a checked program: per model the counts and module table, then experiments and laws. */
+export function summarize(program: ElaboratedProgram, depth = 1): string {
+  const parts: string[] = [];
+  for (const m of program.models) {
+    const c = count(m.root);
+    const pct = c.total === 0 ? 0 : (100 * c.trainable) / c.total;
+    const fwd = m.root.forward;
+    const signature =
+      fwd === undefined
+        ? ''
+        : `\n  forward(${fwd.inputs.map((i) => typeToString(i.type)).join(', ')}) -> ${showType(fwd.type)}`;
+    parts.push(
+      `model ${m.name}: ${formatCount(c.total)} parameters, ${formatCount(c.trainable)} trainable (${pct.toFixed(2)}%)` +
+        `${signature}\n${table(rows(m, depth))}`,
+    );
+  }
+  for (const x of program.experiments) {
+    parts.push(`experiment ${x.name}: model ${x.model}, ${x.length.count} ${x.length.kind}, batch ${x.batch}`);
+  }
+  for (const l of program.laws)
+    parts.push(`law ${l.name}: ${l.params.length} parameter${l.params.length === 1 ? '' : 's'}`);
+  if (parts.length === 0) parts.push('no errors (the file declares no model, experiment or law)');
+  return parts.join('\n\n');
+}
+
+function showType(t: ExprType): string {
+  return isTupleType(t) ? `(${t.tuple.map(typeToString).join(', ')})` : typeToString(t);
+}
+
 /** Runs the check and prints the report; returns the exit code. */
 export function check(file: string, options: { depth?: number; host?: FrontendHost } = {}): number {
   const result = checkProgram(file, options.host ?? nodeHost());
@@ -92,20 +128,6 @@ export function check(file: string, options: { depth?: number; host?: FrontendHo
     process.stderr.write(renderDiagnostics(result.diagnostics, result.files) + '\n');
     return 1;
   }
-  const { models, experiments, laws } = result.program;
-  const parts: string[] = [];
-  for (const m of models) {
-    const c = count(m.root);
-    const pct = c.total === 0 ? 0 : (100 * c.trainable) / c.total;
-    parts.push(
-      `model ${m.name}: ${formatCount(c.total)} parameters, ${formatCount(c.trainable)} trainable (${pct.toFixed(2)}%)\n` +
-        table(rows(m, options.depth ?? 1)),
-    );
-  }
-  for (const x of experiments)
-    parts.push(`experiment ${x.name}: model ${x.model}, ${x.length.count} ${x.length.kind}, batch ${x.batch}`);
-  for (const l of laws) parts.push(`law ${l.name}: ${l.params.length} parameter${l.params.length === 1 ? '' : 's'}`);
-  if (parts.length === 0) parts.push('no errors (the file declares no model, experiment or law)');
-  process.stdout.write(parts.join('\n\n') + '\n');
+  process.stdout.write(summarize(result.program, options.depth ?? 1) + '\n');
   return 0;
 }

@@ -6,6 +6,7 @@
  */
 import {
   dim,
+  dimToString,
   dimEquals,
   type DType,
   divDim,
@@ -558,7 +559,7 @@ export const BUILTINS: Readonly<Record<BuiltinName, BuiltinSpec>> = {
       const k = int(a, 'k');
       const n = x.shape[ax] as Dim;
       if (k <= 0 || (n.syms.length === 0 && k > n.coeff))
-        return fail('VT3009', `top_k with k = ${k} but axis ${ax} has only ${shapeToString([n])} choices`, 'k');
+        return fail('VT3009', `k = ${k}, but axis ${ax} has only ${dimToString(n)} choices to pick from`, 'k');
       const shape = x.shape.map((d, i) => (i === ax ? dim(k) : d));
       return ok({
         tuple: [

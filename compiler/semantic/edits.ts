@@ -144,12 +144,24 @@ function setTrainable(t: Target, trainable: boolean): void {
 }
 
 function nothingMatched(ctx: Ctx, root: ModuleInstance, path: A.Path): void {
-  const first = path.segments[0];
-  const names = [...root.children.map((c) => c.name), ...root.parameters.map((p) => p.name)];
-  const hint = first?.kind === 'name' && !first.pattern.includes('*') ? didYouMean(first.pattern, names) : [];
+  // Find the longest prefix that matches something, and suggest a name for the segment after it.
+  let hint: { message: string }[] = [];
+  let names = [...root.children.map((c) => c.name), ...root.parameters.map((p) => p.name)];
+  for (let k = path.segments.length - 1; k >= 0; k--) {
+    const seg = path.segments[k];
+    const prefix: A.Path = { segments: path.segments.slice(0, k), span: path.span };
+    const parents =
+      k === 0 ? [root] : matchPaths(root, prefix).flatMap((m) => (m.target.kind === 'slot' ? [m.target.instance] : []));
+    if (parents.length === 0) continue;
+    names = [
+      ...new Set(parents.flatMap((p) => [...p.children.map((c) => c.name), ...p.parameters.map((q) => q.name)])),
+    ];
+    if (seg?.kind === 'name' && !seg.pattern.includes('*')) hint = didYouMean(seg.pattern, names);
+    break;
+  }
   ctx.diags.error('VT4001', path.span, `the path '${printPath(path)}' matches nothing in ${root.module}`, [
     ...hint,
-    { message: `top-level names: ${names.join(', ') || '(none)'}` },
+    { message: `names there: ${names.join(', ') || '(none)'}` },
   ]);
 }
 

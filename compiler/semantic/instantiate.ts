@@ -6,6 +6,7 @@
 import type { Span } from '../source/source.js';
 import type * as A from '../syntax/ast.js';
 import { dim, type DType, DTYPES, type TensorType } from '../types/shape.js';
+import { printNumber, printString } from '../syntax/print.js';
 import { bindArgs } from './args.js';
 import { type Ctx, describeValue, type Env, type ModuleEntity, toConst, type Value } from './context.js';
 import type { ChildSlot, ConstValue, ModuleInstance, Parameter } from './elaborated.js';
@@ -83,6 +84,21 @@ function paramType(ctx: Ctx, env: Env, t: A.TypeExpr): TensorType | undefined {
     shape.push(dim(v.value));
   }
   return { dtype: t.dtype.text as DType, shape };
+}
+
+function showConst(c: ConstValue): string {
+  switch (c.kind) {
+    case 'int':
+      return String(c.value);
+    case 'float':
+      return printNumber(c.value, false);
+    case 'bool':
+      return String(c.value);
+    case 'string':
+      return printString(c.value);
+    case 'list':
+      return `[${c.items.map(showConst).join(', ')}]`;
+  }
 }
 
 /** Instantiates `entity` with call arguments evaluated in `callEnv`. */

@@ -25,6 +25,25 @@ function offsetOf(c: Child): number {
   return s === undefined || Number.isNaN(s) ? Number.MAX_SAFE_INTEGER : s;
 }
 
+/** The offsets from the first to the end of the last real token under a node (undefined when it has none). */
+function tokenRange(node: CstNode): { start: number; end: number } | undefined {
+  let start = Number.MAX_SAFE_INTEGER;
+  let end = -1;
+  const walk = (n: CstNode): void => {
+    for (const list of Object.values(n.children)) {
+      for (const c of list) {
+        if (!isToken(c)) walk(c);
+        else if (c.isInsertedInRecovery !== true && !Number.isNaN(c.startOffset)) {
+          start = Math.min(start, c.startOffset);
+          end = Math.max(end, c.startOffset + c.image.length);
+        }
+      }
+    }
+  };
+  walk(node);
+  return end < 0 ? undefined : { start, end };
+}
+
 /** Placeholder name for a piece that error recovery left out. */
 export const ERROR_NAME = '<error>';
 
@@ -37,16 +56,19 @@ export class AstBuilder extends BaseVisitor {
     this.validateVisitor();
   }
 
+  /** Visits a node, passing the node itself as the parameter so that rules can read its location. */
+  override visit(node: CstNode | CstNode[], _param?: unknown): unknown {
+    const n = Array.isArray(node) ? node[0] : node;
+    return n === undefined ? undefined : super.visit(n, n);
+  }
+
   // ---- helpers ----------------------------------------------------------------------------------------------------
 
   private span(c: Child | undefined): Span {
     if (c === undefined) return { file: this.file, start: 0, end: 0 };
     if (isToken(c)) return { file: this.file, start: c.startOffset, end: c.startOffset + c.image.length };
-    const s = c.location?.startOffset;
-    const e = c.location?.endOffset;
-    const start = s === undefined || Number.isNaN(s) ? 0 : s;
-    const end = e === undefined || Number.isNaN(e) ? start : e + 1;
-    return { file: this.file, start, end: Math.max(start, end) };
+    const range = tokenRange(c);
+    return range === undefined ? { file: this.file, start: 0, end: 0 } : { file: this.file, ...range };
   }
 
   private toks(ch: Children, name: string): IToken[] {

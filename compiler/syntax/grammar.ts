@@ -425,8 +425,12 @@ export class VitmParser extends CstParser {
       {
         ALT: () => {
           this.CONSUME(T.LParen);
-          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression) });
-          this.OPTION(() => this.CONSUME(T.Comma));
+          this.SUBRULE(this.expression);
+          this.MANY(() => {
+            this.CONSUME(T.Comma);
+            this.SUBRULE2(this.expression);
+          });
+          this.OPTION(() => this.CONSUME2(T.Comma));
           this.CONSUME(T.RParen);
         },
       },
