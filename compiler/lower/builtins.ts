@@ -134,7 +134,7 @@ function random(kind: 'uniform' | 'normal'): Rule {
   };
 }
 
-export const LOWER_BUILTINS: { readonly [B in BuiltinName]: Rule } = {
+export const LOWER_BUILTINS: Readonly<Record<BuiltinName, Rule>> = {
   add: (c) => c.builder.add(c.value(0), c.value(1)),
   sub: (c) => c.builder.sub(c.value(0), c.value(1)),
   mul: (c) => c.builder.mul(c.value(0), c.value(1)),
@@ -218,7 +218,11 @@ export const LOWER_BUILTINS: { readonly [B in BuiltinName]: Rule } = {
     const parts = num(c, 'parts');
     const size = concrete(x.type.shape[axis] as Dim);
     if (size === undefined) throw new CompilerBug('split of a symbolic axis reached lowering');
-    return c.builder.split(x, axis, Array.from({ length: parts }, () => size / parts));
+    return c.builder.split(
+      x,
+      axis,
+      Array.from({ length: parts }, () => size / parts),
+    );
   },
   slice: (c) => {
     const x = c.value(0);

@@ -229,7 +229,10 @@ export function lowerForward(model: ElaboratedModel, options: LowerOptions = {})
  * The training loss graph: the forward, then the batch mean of the cross-entropy of its output (`[..., classes]`)
  * against `labels` (i32, the output's leading shape), with optional label smoothing. Outputs `loss` and `logits`.
  */
-export function lowerLoss(model: ElaboratedModel, options: LowerOptions & { readonly labelSmoothing?: number } = {}): Graph {
+export function lowerLoss(
+  model: ElaboratedModel,
+  options: LowerOptions & { readonly labelSmoothing?: number } = {},
+): Graph {
   const lowerer = new Lowerer(model);
   const forward = rootForward(model);
   const logits = lowerer.call(model.root, rootInputs(lowerer, forward, options));
