@@ -7,6 +7,8 @@
  * - `reshape(x)` to x's own shape, `broadcast_to(x)` to x's shape, `cast(x)` to x's dtype, `add_n(x)`  ->  `x`
  * - `reshape(reshape(x))`  ->  `reshape(x)`
  * - `transpose(transpose(x, p), q)`  ->  `transpose(x, p∘q)`, and the identity permutation  ->  `x`
+ * - `add_n(pad(x1), ..., pad(xn))` whose pads along one axis tile it exactly  ->  `concat(x1, ..., xn)` (the gradient
+ *   of a `split`, e.g. of attention's q, k and v, becomes one concatenation instead of zero-filled sums)
  *
  * `x * 0` is not rewritten (it is NaN for infinite x). Equations left unused are removed by `eliminateDeadCode`.
  */
@@ -41,6 +43,40 @@ function identity(unit: number, commutes: boolean): Rule<'add' | 'sub' | 'mul' |
 const single: Rule<'broadcast_to' | 'cast' | 'add_n'> = (_b, eq, args) =>
   args.length === 1 ? same(eq, args[0]) : undefined;
 
+/** `add_n` of pads that tile one axis without overlap -> the concatenation of the padded tensors. */
+const tiledPads: Rule<'add_n'> = (b, eq, args) => {
+  if (args.length === 1) return same(eq, args[0]);
+  const pads = args.map((a) => b.definition(a));
+  const pieces: { start: number; size: number; value: Value }[] = [];
+  let axis: number | undefined;
+  for (const def of pads) {
+    if (def?.op !== 'pad') return undefined;
+    const inner = def.args[0];
+    if (inner === undefined || (axis !== undefined && def.attrs.axis !== axis)) return undefined;
+    axis = def.attrs.axis;
+    const size = inner.type.shape[axis]?.coeff ?? 0;
+    pieces.push({ start: def.attrs.before, size, value: inner });
+  }
+  if (axis === undefined) return undefined;
+  pieces.sort((p, q) => p.start - q.start);
+  let offset = 0;
+  for (const piece of pieces) {
+    if (piece.start !== offset) return undefined;
+    offset += piece.size;
+  }
+  const total = eq.out.type.shape[axis];
+  if (total === undefined || total.syms.length > 0 || total.coeff !== offset) return undefined;
+  return same(
+    eq,
+    b.emit(
+      'concat',
+      pieces.map((p) => p.value),
+      { axis },
+      eq.span,
+    ),
+  );
+};
+
 /** The rules, by op; an op without a rule is kept as it is. */
 const RULES: { readonly [P in OpName]?: Rule<P> } = {
   add: identity(0, true),
@@ -53,7 +89,7 @@ const RULES: { readonly [P in OpName]?: Rule<P> } = {
   },
   broadcast_to: single,
   cast: single,
-  add_n: single,
+  add_n: tiledPads,
   reshape: (b, eq, [x]) => {
     if (x === undefined) return undefined;
     if (same(eq, x) !== undefined) return x;

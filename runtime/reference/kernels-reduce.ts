@@ -10,14 +10,13 @@ import { broadcastMap, reduceMap, size } from './tensor.js';
 
 type ReduceFamilyOp = ReduceOp | 'softmax' | 'layer_norm' | 'cross_entropy' | 'matmul';
 
-/** Per-group maxima (NaN if a group holds a NaN), groups given by `map`. */
+/** Per-group maxima; a group holding a NaN gives NaN (a comparison with NaN is false, so NaN is never replaced). */
 function groupMax(data: Float64Array, map: Int32Array, groups: number): Float64Array {
   const m = new Float64Array(groups).fill(-Infinity);
   for (let i = 0; i < data.length; i++) {
     const g = map[i] as number;
     const x = data[i] as number;
     if (Number.isNaN(x) || x > (m[g] as number)) m[g] = x;
-    else if (Number.isNaN(m[g])) continue;
   }
   return m;
 }

@@ -59,6 +59,21 @@ describe('the passes on examples', () => {
     ]);
   });
 
+  it('simplify turns the gradient of a split into a concatenation', () => {
+    const b = new GraphBuilder();
+    const x = b.param('x', [2, 6]);
+    const [p, q, r] = b.split(x, 1, [1, 2, 3]) as [Value, Value, Value];
+    const loss = b.sum(b.add(b.mul(p, 2), b.add(b.sum(b.exp(q), 1, true), b.sum(b.tanh(r), 1, true))));
+    const d = runPasses(b.build({ loss }), [differentiatePass(), SIMPLIFY, ELIMINATE_DEAD_CODE], { verify: true });
+    const text = body(d).join('\n');
+    expect(text).not.toContain('pad(');
+    expect(text).toMatch(/f32\[2, 6\] = concat\(%\d+, %\d+, %\d+\) \{axis=1\}/);
+    const inputs = { x: makeTensor('f32', [2, 6], weights([2, 6], 21)) };
+    const before = evaluate(runPasses(b.build({ loss }), [differentiatePass()]), inputs);
+    const after = evaluate(d, inputs);
+    expect(Array.from((after['grad:x'] as RefTensor).data)).toEqual(Array.from((before['grad:x'] as RefTensor).data));
+  });
+
   it('fold-constants evaluates constant subgraphs', () => {
     const b = new GraphBuilder();
     const x = b.param('x', [2]);

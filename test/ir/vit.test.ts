@@ -7,13 +7,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { gradcheck } from '../../compiler/gradcheck.js';
-import { gradientName } from '../../compiler/ir/graph.js';
+import { GraphBuilder } from '../../compiler/ir/builder.js';
+import { gradientName, type Value } from '../../compiler/ir/graph.js';
+import { differentiate } from '../../compiler/passes/differentiate.js';
+import { makeTensor } from '../../runtime/reference/tensor.js';
+import { weights } from '../ops/numpy.js';
 import { printGraph } from '../../compiler/ir/print.js';
 import { verifyGraph } from '../../compiler/ir/verify.js';
 import { CLEANUP_PASSES, differentiatePass, runPasses } from '../../compiler/passes/run-passes.js';
 import { evaluate } from '../../runtime/reference/interpret.js';
 import type { RefTensor } from '../../runtime/reference/tensor.js';
-import { TINY_VIT, vitGraph, vitInputs, type VitConfig } from './fixtures/vit.js';
+import { TINY_VIT, vitBlock, vitGraph, vitInputs, type VitConfig } from './fixtures/vit.js';
 import { vitLogitsDirect } from './fixtures/vit-direct.js';
 
 const SMALL: VitConfig = { image: 8, channels: 2, patch: 4, dim: 8, depth: 2, heads: 2, mlpRatio: 4, classes: 3 };
@@ -42,14 +46,52 @@ describe('the ViT fixture', () => {
     expect(params).toHaveLength(4 + 12 * TINY_VIT.depth + 4);
   });
 
-  it('computes the same logits as a direct implementation', () => {
-    const g = vitGraph(SMALL);
-    const inputs = vitInputs(g, SMALL, 3);
+  it.each([
+    ['small', SMALL],
+    ['tiny', TINY_VIT],
+  ] as const)('computes the same logits as a direct implementation (%s)', (_name, cfg) => {
+    const g = vitGraph(cfg);
+    const inputs = vitInputs(g, cfg, 3);
     const logits = evaluate(g, inputs, { symbols: { B: 3 } }).logits as RefTensor;
-    const direct = vitLogitsDirect(SMALL, inputs, 3).flat();
-    expect(logits.shape).toEqual([3, 3]);
+    const direct = vitLogitsDirect(cfg, inputs, 3).flat();
+    expect(logits.shape).toEqual([3, cfg.classes]);
     direct.forEach((v, i) => {
       expect(logits.data[i]).toBeCloseTo(v, 10);
+    });
+  });
+
+  it('has a transformer block whose gradients equal finite differences', () => {
+    const b = new GraphBuilder();
+    const x = b.param('x', ['B', 5, SMALL.dim]);
+    const p = (name: string, s: readonly number[]): Value => b.param(name, s);
+    b.setSpan({ file: 'block.vitm', start: 0, end: 5 });
+    const y = vitBlock(b, x, p, 'blocks.0', SMALL, 5);
+    const g = b.build({ loss: b.sum(b.mul(y, y)) });
+    const inputs: Record<string, RefTensor> = {};
+    g.inputs.forEach((input, k) => {
+      const s = input.value.type.shape.map((d) => (d.syms.length === 0 ? d.coeff : 2));
+      inputs[input.name] = makeTensor('f32', s, weights(s, k + 1));
+    });
+    for (const c of gradcheck(g, inputs, { symbols: { B: 2 } })) expect(c.worst, c.name).toBeLessThanOrEqual(1e-6);
+    // Backward equations carry the span of the forward equation they differentiate.
+    const d = differentiate(g);
+    const [seed, ...backward] = d.equations.slice(g.equations.length);
+    expect(seed?.op).toBe('full'); // the cotangent seed of the loss, which has no source
+    // A parameter used several times sums its cotangents at the end, outside any one use.
+    const unspanned = backward.filter((eq) => eq.span?.file !== 'block.vitm').map((eq) => eq.op);
+    expect(unspanned).toEqual(['add_n']);
+  });
+
+  it('agrees within f32 rounding in f32 mode', () => {
+    const g = vitGraph(SMALL);
+    const inputs = vitInputs(g, SMALL, 2);
+    const f64 = evaluate(g, inputs, { symbols: { B: 2 } }).logits as RefTensor;
+    const f32 = evaluate(g, inputs, { symbols: { B: 2 }, precision: 'f32' }).logits as RefTensor;
+    const scale = Math.max(...Array.from(f64.data, Math.abs));
+    f64.data.forEach((v, i) => {
+      const diff = Math.abs((f32.data[i] as number) - v);
+      expect(diff).toBeLessThan(1e-5 * scale);
+      expect(diff).toBeGreaterThan(0); // f32 mode does round
     });
   });
 
