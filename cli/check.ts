@@ -105,7 +105,7 @@ export function summarize(program: ElaboratedProgram, depth = 1): string {
         : `\n  forward(${fwd.inputs.map((i) => typeToString(i.type)).join(', ')}) -> ${showType(fwd.type)}`;
     parts.push(
       `model ${m.name}: ${formatCount(c.total)} parameters, ${formatCount(c.trainable)} trainable (${pct.toFixed(2)}%)` +
-        `${signature}\n${table(rows(m, depth))}`,
+        `${derivation(m)}${signature}\n${table(rows(m, depth))}`,
     );
   }
   for (const x of program.experiments) {
@@ -115,6 +115,18 @@ export function summarize(program: ElaboratedProgram, depth = 1): string {
     parts.push(`law ${l.name}: ${l.params.length} parameter${l.params.length === 1 ? '' : 's'}`);
   if (parts.length === 0) parts.push('no errors (the file declares no model, experiment or law)');
   return parts.join('\n\n');
+}
+
+function derivation(m: ElaboratedModel): string {
+  const d = m.derivation;
+  switch (d.kind) {
+    case 'instance':
+      return '';
+    case 'edited':
+      return d.base === undefined ? '' : `\n  edited from ${d.base}`;
+    case 'merge':
+      return `\n  weight-space combination: ${d.terms.map((t) => `${t.coefficient} * ${t.model}`).join(' + ')}`;
+  }
 }
 
 function showType(t: ExprType): string {

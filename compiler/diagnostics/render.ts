@@ -18,7 +18,7 @@ function excerpt(span: Span, files: SourceMap): string[] {
   const gutter = String(line).length;
   return [
     `${' '.repeat(gutter)} |`,
-    `${line} | ${text}`,
+    `${line} |${text === '' ? '' : ` ${text}`}`,
     `${' '.repeat(gutter)} | ${' '.repeat(column - 1)}^${'~'.repeat(width - 1)}`,
   ];
 }

@@ -3,6 +3,7 @@
  * (diagnostics, instance ids, the instantiation stack, the models elaborated so far).
  */
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
+import type { Span } from '../source/source.js';
 import type * as A from '../syntax/ast.js';
 import type { ConstValue, ElaboratedModel, Initializer, ModuleInstance } from './elaborated.js';
 import type { Entity, FileScope } from './scope.js';
@@ -49,11 +50,19 @@ export interface Env {
 export interface Ctx {
   readonly diags: DiagnosticBag;
   nextId: number;
+  /** Compile-time evaluation steps so far (bounded, so that no input makes elaboration run away). */
+  work: number;
   /** Modules being instantiated (to catch a module that instantiates itself). */
   readonly stack: A.ModuleDecl[];
   readonly origins: WeakMap<ModuleInstance, Origin>;
   /** Models by declaration: done, or in progress (to catch a model defined through itself). */
   readonly models: Map<A.ModelDecl, ElaboratedModel | 'pending' | 'failed'>;
+  /** Call sites of the instantiations in progress, outermost first (to point errors at the user's code). */
+  readonly calls: Span[];
+  /** Modules instantiated at least once (a module never used is checked on its own, with its defaults). */
+  readonly instantiated: Set<A.ModuleDecl>;
+  /** Is this file part of the standard library? */
+  readonly library: (file: string) => boolean;
 }
 
 /** A readable name for a value's kind, for messages. */

@@ -7,11 +7,24 @@ import type { Ctx } from './context.js';
 import type { ElaboratedExperiment, ElaboratedLaw, ElaboratedModel, ElaboratedProgram } from './elaborated.js';
 import { elaborateExperiment } from './experiments.js';
 import { elaborateLaw } from './laws.js';
-import { elaborateModel } from './models.js';
-import type { FileScope } from './scope.js';
+import { checkInstanceForward } from './forward.js';
+import { instantiate } from './instantiate.js';
+import { elaborateModel, finalize, instancesOf } from './models.js';
+import { type FileScope, normalizePath } from './scope.js';
 
-export function elaborate(entry: FileScope, diags: DiagnosticBag): ElaboratedProgram {
-  const ctx: Ctx = { diags, nextId: 0, stack: [], origins: new WeakMap(), models: new Map() };
+export function elaborate(entry: FileScope, diags: DiagnosticBag, stdlibDir: string): ElaboratedProgram {
+  const lib = normalizePath(stdlibDir) + '/';
+  const ctx: Ctx = {
+    diags,
+    nextId: 0,
+    work: 0,
+    stack: [],
+    origins: new WeakMap(),
+    models: new Map(),
+    calls: [],
+    instantiated: new Set(),
+    library: (file) => file.startsWith(lib),
+  };
   const models: ElaboratedModel[] = [];
   const experiments: ElaboratedExperiment[] = [];
   const laws: ElaboratedLaw[] = [];
@@ -37,6 +50,16 @@ export function elaborate(entry: FileScope, diags: DiagnosticBag): ElaboratedPro
         break;
       }
     }
+  }
+  // A module of this file that nothing instantiated is still checked, when its hyperparameters all have defaults.
+  for (const d of entry.program.decls) {
+    const entity = entry.own.get(d.kind === 'module' ? d.name.text : '');
+    if (d.kind !== 'module' || entity?.kind !== 'module' || entity.decl !== d || ctx.instantiated.has(d)) continue;
+    if (d.params.some((p) => p.default === undefined)) continue;
+    const inst = instantiate(ctx, entity, [], { scope: entry, locals: new Map() }, d.name.span);
+    if (inst === undefined) continue;
+    finalize(inst);
+    for (const i of instancesOf(inst)) checkInstanceForward(ctx, i);
   }
   return { models, experiments, laws };
 }

@@ -70,6 +70,7 @@ export interface ModuleInstance {
   readonly file: string;
   /** The canonical path of the instance in its model ('' for the root), set when the model is finalised. */
   path: string;
+  /** The constant hyperparameters; module-typed ones are in `children` instead (the instance passed in, shared). */
   readonly hyperparameters: ReadonlyMap<string, ConstValue>;
   /** The instance's own parameters, in declaration order. */
   readonly parameters: Parameter[];
@@ -91,6 +92,7 @@ export interface TupleType {
 /** The type of a forward expression. */
 export type ExprType = TensorType | TupleType;
 
+/** Is this expression type a tuple (rather than one tensor)? */
 export function isTupleType(t: ExprType): t is TupleType {
   return 'tuple' in t;
 }
@@ -101,7 +103,10 @@ export type IndexAxis =
   | { readonly kind: 'at'; readonly index: number }
   | { readonly kind: 'range'; readonly start: number; readonly stop: number; readonly step: number };
 
-/** A compile-time attribute of a builtin call (axis, eps, a target shape as dims, a dtype...). */
+/**
+ * A compile-time attribute of a builtin call (axis, eps, a target shape as dims, a dtype...). In a `reshape` target
+ * shape, a `-1` written by the user is kept as a dimension with coefficient 0; the node's type has the inferred size.
+ */
 export type Attr =
   | ConstValue
   | { readonly kind: 'shape'; readonly shape: TensorType['shape'] }

@@ -68,6 +68,15 @@ const INITIALIZERS: Record<
   xavier_uniform: { params: [['gain', 1]], make: (a) => ({ kind: 'xavier_uniform', gain: Number(a.get('gain')) }) },
 };
 
+/** The most copies a repetition or comprehension may make. */
+const MAX_REPEAT = 1000;
+
+/** A list of instances is a repetition (a sequence of submodules); anything else stays a list. */
+function asSequence(items: Value[]): Value {
+  const instances = items.flatMap((v) => (v.kind === 'instance' ? [v.instance] : []));
+  return instances.length === items.length ? { kind: 'sequence', instances } : { kind: 'list', items };
+}
+
 /** Weight-space functions over models. */
 const MODEL_FUNCTIONS = ['average', 'lerp'] as const;
 
@@ -87,6 +96,7 @@ function candidates(env: Env): string[] {
     ...Object.keys(CONST_FUNCTIONS),
     ...Object.keys(INITIALIZERS),
     ...MODEL_FUNCTIONS,
+    'range',
   ];
 }
 
@@ -114,6 +124,7 @@ export function lookup(ctx: Ctx, env: Env, name: string, span: Span, report = tr
         return undefined;
     }
   }
+  if (env.scope.poisoned.has(name)) return undefined;
   if (isInitializerName(name))
     return { kind: 'init', init: (INITIALIZERS[name] as (typeof INITIALIZERS)[string]).make(defaults(name)) };
   if (report) ctx.diags.error('VT2001', span, `unknown name '${name}'`, didYouMean(name, candidates(env)));
@@ -233,6 +244,7 @@ function evalCall(ctx: Ctx, env: Env, e: Extract<A.Expr, { kind: 'call' }>): Val
     const name = e.callee.name;
     if (isInitializerName(name)) return evalInitializer(ctx, env, name, e.args, e.span);
     if (name === 'average' || name === 'lerp') return evalModelFunction(ctx, env, name, e);
+    if (name === 'range') return evalRange(ctx, env, e);
     if (isConstFunction(name)) {
       if (e.args.some((a) => a.name !== undefined)) {
         ctx.diags.error('VT2007', e.span, `${name} takes positional arguments only`);
@@ -251,6 +263,26 @@ function evalCall(ctx: Ctx, env: Env, e: Extract<A.Expr, { kind: 'call' }>): Val
   }
   ctx.diags.error('VT2010', e.callee.span, `${describeValue(callee)} cannot be called here`);
   return undefined;
+}
+
+/** `range(n)`: the list 0, 1, ..., n - 1. */
+function evalRange(ctx: Ctx, env: Env, e: Extract<A.Expr, { kind: 'call' }>): Value | undefined {
+  const [arg, extra] = e.args;
+  if (arg === undefined || extra !== undefined || arg.name !== undefined) {
+    ctx.diags.error('VT2006', e.span, 'range takes one positional argument: range(n)');
+    return undefined;
+  }
+  const n = evaluate(ctx, env, arg.value);
+  if (n === undefined) return undefined;
+  if (n.kind !== 'int' || n.value < 0 || n.value > MAX_REPEAT) {
+    ctx.diags.error(
+      'VT3010',
+      arg.value.span,
+      `range needs an int from 0 to ${MAX_REPEAT}, got ${n.kind === 'int' ? n.value : describeValue(n)}`,
+    );
+    return undefined;
+  }
+  return { kind: 'list', items: Array.from({ length: n.value }, (_, value): Value => ({ kind: 'int', value })) };
 }
 
 function evalModelFunction(
@@ -387,8 +419,21 @@ function evalMember(ctx: Ctx, env: Env, e: Extract<A.Expr, { kind: 'member' }>):
     : { kind: 'sequence', instances: slot.instances };
 }
 
+/** Compile-time evaluation steps allowed for one program (far beyond any real model). */
+export const WORK_LIMIT = 2_000_000;
+
 /** Evaluates a compile-time expression. */
 export function evaluate(ctx: Ctx, env: Env, e: A.Expr): Value | undefined {
+  if (++ctx.work > WORK_LIMIT) {
+    if (ctx.work === WORK_LIMIT + 1) {
+      ctx.diags.error(
+        'VT3010',
+        e.span,
+        `elaborating this program takes more than ${WORK_LIMIT} evaluation steps; repetitions are too large`,
+      );
+    }
+    return undefined;
+  }
   switch (e.kind) {
     case 'number':
       return e.isInt ? { kind: 'int', value: e.value } : { kind: 'float', value: e.value };
@@ -410,11 +455,11 @@ export function evaluate(ctx: Ctx, env: Env, e: A.Expr): Value | undefined {
     case 'repeat': {
       const count = evaluate(ctx, env, e.count);
       if (count === undefined) return undefined;
-      if (count.kind !== 'int' || count.value < 0 || count.value > 10_000) {
+      if (count.kind !== 'int' || count.value < 0 || count.value > MAX_REPEAT) {
         ctx.diags.error(
           'VT3010',
           e.count.span,
-          `a repetition count must be an int from 0 to 10000, got ${count.kind === 'int' ? count.value : describeValue(count)}`,
+          `a repetition count must be an int from 0 to ${MAX_REPEAT}, got ${count.kind === 'int' ? count.value : describeValue(count)}`,
         );
         return undefined;
       }
@@ -424,9 +469,28 @@ export function evaluate(ctx: Ctx, env: Env, e: A.Expr): Value | undefined {
         if (v === undefined) return undefined;
         items.push(v);
       }
-      if (items.every((v) => v.kind === 'instance'))
-        return { kind: 'sequence', instances: items.map((v) => v.instance) };
-      return { kind: 'list', items };
+      return asSequence(items);
+    }
+    case 'comprehension': {
+      const over = evaluate(ctx, env, e.over);
+      if (over === undefined) return undefined;
+      if (over.kind !== 'list' || over.items.length > MAX_REPEAT) {
+        ctx.diags.error(
+          'VT3001',
+          e.over.span,
+          `a comprehension runs over a list (such as range(n)) of at most ${MAX_REPEAT} values, got ${describeValue(over)}`,
+        );
+        return undefined;
+      }
+      const items: Value[] = [];
+      for (const x of over.items) {
+        const locals = new Map(env.locals);
+        locals.set(e.variable.text, x);
+        const v = evaluate(ctx, { ...env, locals }, e.item);
+        if (v === undefined) return undefined;
+        items.push(v);
+      }
+      return asSequence(items);
     }
     case 'unary': {
       const v = evaluate(ctx, env, e.operand);

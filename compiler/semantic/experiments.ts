@@ -94,6 +94,7 @@ export function exprToPath(e: A.Expr): A.Path | undefined {
       case 'tuple':
       case 'list':
       case 'repeat':
+      case 'comprehension':
       case 'unary':
       case 'binary':
       case 'call':

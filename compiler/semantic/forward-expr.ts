@@ -505,12 +505,8 @@ export function checkExpr(env: FEnv, e: A.Expr): FVal | undefined {
       return { kind: 'list', items: fs };
     }
     case 'repeat':
-      return err(
-        env,
-        'VT3001',
-        e.span,
-        'a repetition [M(...); n] declares submodules; it cannot appear in a forward body',
-      );
+    case 'comprehension':
+      return err(env, 'VT3001', e.span, 'a repetition declares submodules; it cannot appear in a forward body');
     case 'unary': {
       const v = checkExpr(env, e.operand);
       if (v === undefined) return undefined;

@@ -78,6 +78,7 @@ function paramType(ctx: Ctx, env: Env, t: A.TypeExpr): TensorType | undefined {
         'VT3010',
         d.span,
         `a parameter dimension must be a positive int, got ${v.kind === 'int' || v.kind === 'float' ? v.value : describeValue(v)}`,
+        v.kind === 'float' ? [{ message: 'dividing ints gives an int only when the division is exact' }] : [],
       );
       return undefined;
     }
@@ -126,11 +127,14 @@ export function instantiate(
     decl.name.text,
   );
   if (bound === undefined) return undefined;
+  ctx.instantiated.add(decl);
   ctx.stack.push(decl);
+  ctx.calls.push(span);
   try {
     return build(ctx, entity, bound, callEnv, span);
   } finally {
     ctx.stack.pop();
+    ctx.calls.pop();
   }
 }
 
@@ -194,10 +198,13 @@ function build(
           return undefined;
         }
         if (!v.value) {
-          const values = [...hyper]
-            .map(([k, c]) => `${k} = ${c.kind === 'list' ? '[...]' : String(c.value)}`)
-            .join(', ');
-          ctx.diags.error('VT3004', span, `${decl.name.text}: ${item.message ?? 'requirement does not hold'}`, [
+          const values = [...hyper].map(([k, c]) => `${k} = ${showConst(c)}`).join(', ');
+          // Point at the innermost call in the user's own code; the library calls below it become notes.
+          const user = ctx.calls.map((s, i) => [s, i] as const).filter(([s]) => !ctx.library(s.file));
+          const [at, depth] = user[user.length - 1] ?? [span, ctx.calls.length - 1];
+          const inner = ctx.calls.slice(depth + 1).map((s) => ({ message: 'instantiated from here', span: s }));
+          ctx.diags.error('VT3004', at, `${decl.name.text}: ${item.message ?? 'requirement does not hold'}`, [
+            ...inner,
             { message: 'required here', span: item.condition.span },
             ...(values === '' ? [] : [{ message: `with ${values}` }]),
           ]);

@@ -54,7 +54,7 @@ export function elaborateLaw(ctx: Ctx, decl: A.LawDecl, scope: FileScope): Elabo
       ctx.diags.error(
         'VT5103',
         b.type.span,
-        `a law parameter is a tensor (f32[B, D]) or a module instance (${b.type.name.text}(...)), not '${b.type.name.text}'`,
+        `a law parameter is a tensor (f32[B, D]) or a module instance (Module(...)), not '${b.type.name.text}'`,
       );
       return undefined;
     }

@@ -29,6 +29,8 @@ export interface FileScope {
   readonly program: A.Program;
   readonly own: Map<string, Entity>;
   readonly names: Map<string, Entity>;
+  /** Names whose import failed (already reported): their uses are not reported again. */
+  readonly poisoned: Set<string>;
 }
 
 /** The result of loading: all files (for rendering), their scopes, and the entry's scope. */
@@ -77,7 +79,13 @@ export function loadProgram(entry: string, host: FrontendHost, diags: Diagnostic
     const parsed = parseFile(path, text);
     for (const d of parsed.diagnostics.all) diags.add(d);
     if (parsed.diagnostics.count > 0) syntaxErrors = true;
-    const scope: FileScope = { file: path, program: parsed.program, own: new Map(), names: new Map() };
+    const scope: FileScope = {
+      file: path,
+      program: parsed.program,
+      own: new Map(),
+      names: new Map(),
+      poisoned: new Set(),
+    };
     for (const d of parsed.program.decls) {
       const name = declName(d);
       if (name === undefined || d.kind === 'import') continue;
@@ -116,6 +124,7 @@ export function loadProgram(entry: string, host: FrontendHost, diags: Diagnostic
     const cycleAt = visiting.indexOf(target);
     if (cycleAt >= 0) {
       const chain = [...visiting.slice(cycleAt), target].join(' -> ');
+      for (const n of d.names) scope.poisoned.add(n.text);
       diags.error('VT2005', d.sourceSpan, `importing '${shown}' makes a cycle: ${chain}`, [
         { message: 'break the cycle by moving the shared declarations into a third file' },
       ]);
@@ -123,12 +132,14 @@ export function loadProgram(entry: string, host: FrontendHost, diags: Diagnostic
     }
     const imported = load(target);
     if (imported === undefined) {
+      for (const n of d.names) scope.poisoned.add(n.text);
       diags.error('VT2003', d.sourceSpan, `cannot find the module '${shown}' (looked for ${target})`);
       return;
     }
     for (const n of d.names) {
       const e = imported.own.get(n.text);
       if (e === undefined) {
+        scope.poisoned.add(n.text);
         diags.error('VT2004', n.span, `'${shown}' defines no '${n.text}'`, didYouMean(n.text, imported.own.keys()));
         continue;
       }

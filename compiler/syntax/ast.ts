@@ -167,6 +167,13 @@ export type Expr =
   | { readonly kind: 'tuple'; readonly items: readonly Expr[]; readonly span: Span }
   | { readonly kind: 'list'; readonly items: readonly Expr[]; readonly span: Span }
   | { readonly kind: 'repeat'; readonly item: Expr; readonly count: Expr; readonly span: Span }
+  | {
+      readonly kind: 'comprehension';
+      readonly item: Expr;
+      readonly variable: Name;
+      readonly over: Expr;
+      readonly span: Span;
+    }
   | { readonly kind: 'unary'; readonly op: UnaryOp; readonly operand: Expr; readonly span: Span }
   | { readonly kind: 'binary'; readonly op: BinaryOp; readonly left: Expr; readonly right: Expr; readonly span: Span }
   | { readonly kind: 'call'; readonly callee: Expr; readonly args: readonly Arg[]; readonly span: Span }

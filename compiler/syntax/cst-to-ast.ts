@@ -57,7 +57,7 @@ export class AstBuilder extends BaseVisitor {
   }
 
   /** Visits a node, passing the node itself as the parameter so that rules can read its location. */
-  override visit(node: CstNode | CstNode[], _param?: unknown): unknown {
+  override visit(node: CstNode | CstNode[]): unknown {
     const n = Array.isArray(node) ? node[0] : node;
     return n === undefined ? undefined : super.visit(n, n);
   }
@@ -516,6 +516,16 @@ export class AstBuilder extends BaseVisitor {
   listExpr(ch: Children, node: CstNode): A.Expr {
     const span = this.span(node);
     const items = this.nodes(ch, 'expression').map((e) => this.expr(e, span));
+    const variable = this.toks(ch, 'Identifier')[0];
+    if (this.toks(ch, 'For').length > 0) {
+      return {
+        kind: 'comprehension',
+        item: items[0] ?? this.errorExpr(span),
+        variable: this.nameOf(variable, span),
+        over: items[1] ?? this.errorExpr(span),
+        span,
+      };
+    }
     if (this.toks(ch, 'Semi').length > 0) {
       return { kind: 'repeat', item: items[0] ?? this.errorExpr(span), count: items[1] ?? this.errorExpr(span), span };
     }

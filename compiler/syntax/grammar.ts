@@ -438,7 +438,7 @@ export class VitmParser extends CstParser {
     ]);
   });
 
-  /** `[a, b, c]` or the repetition `[item; count]`. */
+  /** `[a, b, c]`, the repetition `[item; count]`, or the comprehension `[item for name in list]`. */
   readonly listExpr = this.RULE('listExpr', () => {
     this.CONSUME(T.LBracket);
     this.OPTION(() => {
@@ -448,6 +448,14 @@ export class VitmParser extends CstParser {
           ALT: () => {
             this.CONSUME(T.Semi);
             this.SUBRULE2(this.expression);
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.For);
+            this.CONSUME(T.Identifier);
+            this.CONSUME(T.In);
+            this.SUBRULE4(this.expression);
           },
         },
         {

@@ -55,6 +55,7 @@ function precOf(e: A.Expr): number {
     case 'tuple':
     case 'list':
     case 'repeat':
+    case 'comprehension':
       return PREC.atom;
     default:
       return assertNever(e, 'expression');
@@ -117,6 +118,8 @@ function printBare(e: A.Expr, indent: string): string {
       return `[${e.items.map((i) => printExpr(i)).join(', ')}]`;
     case 'repeat':
       return `[${printExpr(e.item)}; ${printExpr(e.count)}]`;
+    case 'comprehension':
+      return `[${printExpr(e.item)} for ${e.variable.text} in ${printExpr(e.over)}]`;
     case 'unary':
       return e.op === 'not' ? `not ${printExpr(e.operand, PREC.not)}` : `-${printExpr(e.operand, PREC.unary)}`;
     case 'binary': {

@@ -39,6 +39,8 @@ export const False = keyword('false');
 export const And = keyword('and');
 export const Or = keyword('or');
 export const Not = keyword('not');
+export const For = keyword('for');
+export const In = keyword('in');
 
 /** The reserved words, in the order the lexer tries them. */
 export const KEYWORDS = [
@@ -65,6 +67,8 @@ export const KEYWORDS = [
   And,
   Or,
   Not,
+  For,
+  In,
 ] as const;
 
 export const NumberLit = createToken({ name: 'NumberLit', pattern: /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/ });

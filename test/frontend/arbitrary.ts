@@ -101,6 +101,9 @@ const { expr } = fc.letrec<{ expr: A.Expr }>((tie) => {
       fc.array(e, { maxLength: 3 }).map((items): A.Expr => ({ kind: 'list', items, span: S })),
       fc.tuple(e, e).map(([item, count]): A.Expr => ({ kind: 'repeat', item, count, span: S })),
       fc
+        .tuple(e, nameNode, e)
+        .map(([item, variable, over]): A.Expr => ({ kind: 'comprehension', item, variable, over, span: S })),
+      fc
         .tuple(fc.constantFrom('-' as const, 'not' as const), e)
         .map(([op, operand]): A.Expr => ({ kind: 'unary', op, operand, span: S })),
       fc

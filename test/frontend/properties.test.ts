@@ -130,6 +130,15 @@ describe('fuzzing', () => {
     );
   });
 
+  test('generated syntactically valid programs give diagnostics, never exceptions', () => {
+    fc.assert(
+      fc.property(programArb, (ast) => {
+        expect(timed(printProgram(ast))).toBeLessThan(5_000);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   const sources = [
     'examples/vit_tiny.vitm',
     'test/frontend/corpus/good/edits.vitm',
