@@ -5,10 +5,10 @@
  * parameter; returns 1 if any is beyond the tolerance.
  */
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
-import { checkProgram, type FrontendHost } from '../compiler/frontend.js';
+import type { FrontendHost } from '../compiler/frontend.js';
 import { gradcheck as checkGradients } from '../compiler/gradcheck.js';
-import { lowerLoss } from '../compiler/lower/lower.js';
-import { verifyGraph } from '../compiler/ir/verify.js';
+import type { Graph } from '../compiler/ir/graph.js';
+import { compileModel, compileProgram } from '../compiler/pipeline.js';
 import type { ElaboratedModel } from '../compiler/semantic/elaborated.js';
 import { evalShape, shapeToString, type SymbolValues } from '../compiler/types/shape.js';
 import { initialValues } from '../runtime/params/init.js';
@@ -46,7 +46,7 @@ function pickModel(models: readonly ElaboratedModel[], name: string | undefined)
 /** Random inputs: parameters from their initialisers, float data ~ N(0, 1), labels uniform over the classes. */
 export function gradcheckInputs(
   model: ElaboratedModel,
-  graph: ReturnType<typeof lowerLoss>,
+  graph: Graph,
   symbols: SymbolValues,
   seed: number,
 ): Record<string, RefTensor> {
@@ -108,7 +108,7 @@ export function noiseFloor(loss: number, rtol: number): number {
 
 /** Runs the check and prints the report; returns the exit code. */
 export function gradcheckCommand(file: string, options: GradcheckCliOptions = {}): number {
-  const result = checkProgram(file, options.host ?? nodeHost());
+  const result = compileProgram(file, options.host ?? nodeHost());
   if (result.program === undefined) {
     process.stderr.write(renderDiagnostics(result.diagnostics, result.files) + '\n');
     return 1;
@@ -117,8 +117,7 @@ export function gradcheckCommand(file: string, options: GradcheckCliOptions = {}
   const batch = options.batch ?? 1;
   const rtol = options.rtol ?? 1e-6;
   const seed = options.seed ?? 0;
-  const graph = lowerLoss(model);
-  verifyGraph(graph, 'lower');
+  const graph = compileModel(model, { verify: true }).loss;
   const symbols: Record<string, number> = {};
   for (const input of graph.inputs) for (const d of input.value.type.shape) for (const s of d.syms) symbols[s] = batch;
   const trainable = graph.inputs.filter((i) => i.kind === 'param' && i.trainable).length;

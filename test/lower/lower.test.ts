@@ -7,6 +7,7 @@ import { printGraph } from '../../compiler/ir/print.js';
 import { verifyGraph } from '../../compiler/ir/verify.js';
 import { lowerForward, lowerLoss } from '../../compiler/lower/lower.js';
 import { differentiate } from '../../compiler/passes/differentiate.js';
+import { compileModel } from '../../compiler/pipeline.js';
 import { CLEANUP_PASSES, runPasses } from '../../compiler/passes/run-passes.js';
 import type { ElaboratedModel } from '../../compiler/semantic/elaborated.js';
 import { nodeHost } from '../../cli/check.js';
@@ -100,5 +101,23 @@ describe('lowering the standard library ViT', () => {
         expect(graph.outputs.map((o) => o.name)).toEqual(['loss', 'logits']);
       }
     }
+  });
+
+  it('compiles through the pipeline: cleaned forward equals the raw lowering, gradients for every trainable parameter', () => {
+    const m = model(FIXTURE, 'SmallAttnOnly');
+    const compiled = compileModel(m, { verify: true, inputNames: ['images'] });
+    const raw = lowerForward(m, { inputNames: ['images'] });
+    expect(compiled.forward.equations.length).toBeLessThanOrEqual(raw.equations.length);
+    const inputs = vitInputs(raw, SMALL, 2, 11);
+    const a = evaluate(raw, inputs, { symbols: { B: 2 } }).output?.data ?? [];
+    const b = evaluate(compiled.forward, inputs, { symbols: { B: 2 } }).output?.data ?? [];
+    expect([...b]).toEqual([...a]);
+    const trainable = m.parameters.filter((p) => p.parameter.trainable).map((p) => gradientName(p.parameter.path));
+    expect(
+      compiled.training.outputs
+        .map((o) => o.name)
+        .filter((n) => n.startsWith('grad:'))
+        .sort(),
+    ).toEqual(trainable.sort());
   });
 });
