@@ -14,7 +14,7 @@ export function describeConfig(c: MatmulConfig): string {
 
 export async function sweep(gpu: GpuDevice, sizes: readonly number[], reps: number): Promise<void> {
   for (const size of sizes) {
-    for (const config of CANDIDATE_CONFIGS) {
+    for (const config of CANDIDATE_CONFIGS.filter((c) => c.family === (process.env.FAM ?? c.family))) {
       if (!configFits(gpu, config)) continue;
       const shape = matmulShape(size, size, size);
       const seconds = await measureConfig(gpu, shape, config, reps);

@@ -70,14 +70,18 @@ export function checkShape(shape: MatmulShape): void {
   }
 }
 
-/** The kernel specialisation a shape needs: its transposes, and vec4 binding where the contiguous axis allows. */
+/**
+ * The kernel specialisation a shape needs: its transposes, and vec4 binding where the contiguous axis allows it
+ * (except B along N in the broadcast family, whose invocations each read single columns).
+ */
 export function kernelSpecFor(shape: MatmulShape, config: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
+  const scalarB = config.family === 'broadcast' && !shape.transposeB;
   return {
     config,
     transposeA: shape.transposeA,
     transposeB: shape.transposeB,
     vecA: (shape.transposeA ? shape.m : shape.k) % 4 === 0,
-    vecB: (shape.transposeB ? shape.k : shape.n) % 4 === 0,
+    vecB: !scalarB && (shape.transposeB ? shape.k : shape.n) % 4 === 0,
     ...(epilogue ? { epilogue } : {}),
   };
 }

@@ -6,7 +6,7 @@
  * remembers the winner in a `TuningCache`, keyed by the adapter and the class. The cache serialises to JSON so a
  * front end can keep it across runs (the runtime itself touches no file system).
  */
-import type { MatmulConfig } from '../../compiler/codegen/wgsl/matmul.js';
+import type { MatmulConfig, MatmulFamily } from '../../compiler/codegen/wgsl/matmul.js';
 import type { GpuDevice } from './device.js';
 import { BufferUsage } from './device.js';
 import { checkShape, configFits, prepareMatmul, submitMatmul, type MatmulShape } from './matmul.js';
@@ -15,6 +15,14 @@ const reg = (wgY: number, wgX: number, tm: number, tn: number): MatmulConfig => 
   family: 'register',
   wgX,
   wgY,
+  tm,
+  tn,
+  bk: 4,
+});
+const bc = (wgX: number, tm: number, tn: number): MatmulConfig => ({
+  family: 'broadcast',
+  wgX,
+  wgY: 1,
   tm,
   tn,
   bk: 4,
@@ -30,6 +38,22 @@ const wg = (wgY: number, wgX: number, tm: number, tn: number, bk: number): Matmu
 
 /** Every configuration the tuner considers (those that do not fit a device are skipped there). */
 export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
+  bc(8, 8, 1),
+  bc(16, 8, 1),
+  bc(16, 4, 2),
+  bc(8, 6, 2),
+  bc(16, 6, 2),
+  bc(32, 4, 3),
+  bc(16, 12, 1),
+  bc(64, 4, 2),
+  bc(32, 8, 2),
+  reg(1, 8, 4, 4),
+  reg(1, 8, 6, 4),
+  reg(1, 16, 6, 4),
+  reg(1, 8, 8, 4),
+  reg(1, 16, 4, 8),
+  reg(1, 8, 3, 8),
+  reg(1, 32, 6, 4),
   reg(8, 8, 4, 4),
   reg(8, 8, 4, 8),
   reg(8, 8, 8, 8),
@@ -94,11 +118,14 @@ export class TuningCache {
   }
 }
 
+const FAMILIES: readonly MatmulFamily[] = ['register', 'broadcast', 'workgroup'];
+
 function isConfig(value: unknown): value is MatmulConfig {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (
-    (v.family === 'register' || v.family === 'workgroup') &&
+    typeof v.family === 'string' &&
+    FAMILIES.includes(v.family as MatmulFamily) &&
     ['wgX', 'wgY', 'tm', 'tn', 'bk'].every((key) => typeof v[key] === 'number')
   );
 }

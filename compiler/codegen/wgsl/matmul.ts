@@ -9,6 +9,11 @@
  *   loads along each operand's contiguous axis where the layout allows it. Software rasterisers such as llvmpipe
  *   run a workgroup as SIMD lanes on one CPU thread, where a barrier ends the vectorised region and workgroup
  *   memory is ordinary memory; there, this family is several times faster than a tiled one.
+ * - `broadcast`: also barrier-free, shaped for SIMD-across-invocations compilers. A workgroup is one row of `wgX`
+ *   invocations that share their TM rows, so every A address is uniform across the workgroup (one scalar load,
+ *   broadcast to all lanes), and each invocation owns TN scalar columns strided by `wgX` (neighbouring lanes read
+ *   neighbouring B elements). Per reduction step a SIMD group then issues TN lane-varying loads (gathers on a CPU)
+ *   for TM x TN fused multiply-adds, and TM x TN accumulators stay within a CPU's vector register file.
  * - `workgroup`: the classic GPU kernel. A workgroup cooperatively stages a BK-deep slab of A and B in workgroup
  *   memory (loads coalesced along the contiguous axis), synchronises, and each invocation then accumulates its
  *   TM x TN register block from the shared slab.
@@ -25,7 +30,7 @@
  * dispatch: the kernel recovers its tile from `workgroup_id` and the dispatch's x and y extents.
  */
 
-export type MatmulFamily = 'register' | 'workgroup';
+export type MatmulFamily = 'register' | 'broadcast' | 'workgroup';
 
 /** A tile configuration: what the tuner chooses between. */
 export interface MatmulConfig {
@@ -35,7 +40,7 @@ export interface MatmulConfig {
   readonly wgY: number;
   /** Rows of C per invocation (a multiple of 4 lets a transposed A be read as vec4). */
   readonly tm: number;
-  /** Columns of C per invocation, a multiple of 4 (one vec4 accumulator per 4 columns). */
+  /** Columns of C per invocation: a multiple of 4 (one vec4 accumulator per 4 columns) except in `broadcast`. */
   readonly tn: number;
   /** Depth of the workgroup-memory slab (`workgroup` family only; a multiple of 4). */
   readonly bk: number;
@@ -95,6 +100,7 @@ export function workgroupTile(config: MatmulConfig): { rows: number; cols: numbe
 export function workgroupStorageBytes(config: MatmulConfig): number {
   switch (config.family) {
     case 'register':
+    case 'broadcast':
       return 0;
     case 'workgroup': {
       const { rows, cols } = workgroupTile(config);
@@ -113,6 +119,10 @@ export function checkConfig(config: MatmulConfig): void {
   positive('tm', config.tm);
   positive('tn', config.tn);
   positive('bk', config.bk);
+  if (config.family === 'broadcast') {
+    if (config.wgY !== 1) throw new RangeError('matmul config: the broadcast family needs wgY = 1');
+    return;
+  }
   if (config.tn % 4 !== 0) throw new RangeError('matmul config: tn must be a multiple of 4');
   if (config.family === 'workgroup') {
     const threads = config.wgX * config.wgY;
@@ -222,7 +232,7 @@ function registerKernel(spec: MatmulKernelSpec): string {
   out.push(`@compute @workgroup_size(${wgX}, ${wgY})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 ${tileHead()}
-  let mm_rowBase = mm_tileRow * ${rows}u + lid.y * ${tm}u;
+  let mm_rowBase = mm_tileRow * ${rows}u${wgY === 1 ? '' : ` + lid.y * ${tm}u`};
   let mm_colBase = mm_tileCol * ${cols}u;`);
   // Unclamped indices (for the store) and clamped ones (for loads: always in bounds, so no check in the loop).
   for (const i of range(tm)) {
@@ -363,10 +373,81 @@ ${tileHead()}
   return out.join('\n');
 }
 
+function kernelBody(spec: MatmulKernelSpec): string {
+  switch (spec.config.family) {
+    case 'register':
+      return registerKernel(spec);
+    case 'broadcast':
+      return broadcastKernel(spec);
+    case 'workgroup':
+      return workgroupKernel(spec);
+  }
+}
+
+/**
+ * The broadcast family: rows `tileRow*TM + i` are the same for the whole workgroup (no `local_invocation_id` in any
+ * A address), columns are `colBase + j*wgX + lid.x`. A is read as vec4 along K (or along M when transposed) where
+ * bound as vec4, B element by element (or as vec4 along K when transposed).
+ */
+function broadcastKernel(spec: MatmulKernelSpec): string {
+  const { wgX, tm, tn } = spec.config;
+  const { rows, cols } = workgroupTile(spec.config);
+  const out: string[] = [];
+  out.push(`@compute @workgroup_size(${wgX}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+${tileHead()}
+  let mm_rowBase = mm_tileRow * ${rows}u;
+  let mm_colBase = mm_tileCol * ${cols}u + lid.x;`);
+  for (const i of range(tm)) {
+    out.push(`  let row_${i} = mm_rowBase + ${i}u;`);
+    out.push(`  let rc_${i} = min(row_${i}, mm_p.M - 1u);`);
+  }
+  for (const j of range(tn)) {
+    out.push(`  let col_${j} = mm_colBase + ${j * wgX}u;`);
+    out.push(`  let cc_${j} = min(col_${j}, mm_p.N - 1u);`);
+  }
+  const aRowGroups = spec.transposeA && spec.vecA && tm % 4 === 0;
+  if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
+  for (const i of range(tm)) for (const j of range(tn)) out.push(`  var acc_${i}_${j} = 0.0;`);
+  out.push(`  let mm_k4 = mm_p.K & ~3u;
+  for (var k = 0u; k < mm_k4; k = k + 4u) {`);
+  if (!spec.transposeA && spec.vecA) {
+    for (const i of range(tm)) out.push(`    let av_${i} = mm_A[(${indexA(spec, `rc_${i}`, 'k')}) >> 2u];`);
+  } else if (aRowGroups) {
+    for (const g of range(tm / 4))
+      for (const kk of range(4)) out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
+  }
+  const aExpr = (i: number, kk: number): string => {
+    if (!spec.transposeA && spec.vecA) return `av_${i}[${kk}]`;
+    if (aRowGroups) return `ag_${Math.floor(i / 4)}_${kk}[${i % 4}]`;
+    return `mm_a(${indexA(spec, `rc_${i}`, `k + ${kk}u`)})`;
+  };
+  const bVec = spec.transposeB && spec.vecB;
+  if (bVec) for (const j of range(tn)) out.push(`    let bt_${j} = mm_B[(${indexB(spec, 'k', `cc_${j}`)}) >> 2u];`);
+  for (const kk of range(4)) {
+    for (const i of range(tm)) out.push(`    let a_${i}_${kk} = ${aExpr(i, kk)};`);
+    for (const j of range(tn))
+      out.push(`    let b_${kk}_${j} = ${bVec ? `bt_${j}[${kk}]` : `mm_b(${indexB(spec, `k + ${kk}u`, `cc_${j}`)})`};`);
+    for (const i of range(tm))
+      for (const j of range(tn)) out.push(`    acc_${i}_${j} = fma(a_${i}_${kk}, b_${kk}_${j}, acc_${i}_${j});`);
+  }
+  out.push(`  }
+  for (var k = mm_k4; k < mm_p.K; k = k + 1u) {`);
+  for (const j of range(tn)) out.push(`    let b_${j} = mm_b(${indexB(spec, 'k', `cc_${j}`)});`);
+  for (const i of range(tm)) {
+    out.push(`    let a_${i} = mm_a(${indexA(spec, `rc_${i}`, 'k')});`);
+    for (const j of range(tn)) out.push(`    acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});`);
+  }
+  out.push(`  }`);
+  for (const i of range(tm)) for (const j of range(tn)) out.push(`  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j});`);
+  out.push(`}`);
+  return out.join('\n');
+}
+
 /** The WGSL source of one kernel of the family (entry point `main`). */
 export function generateMatmulWgsl(spec: MatmulKernelSpec): string {
   checkConfig(spec.config);
   if (spec.epilogue) checkEpilogue(spec.epilogue);
-  const body = spec.config.family === 'register' ? registerKernel(spec) : workgroupKernel(spec);
+  const body = kernelBody(spec);
   return `// ${matmulKernelName(spec)} (generated by vitm)\n${prelude(spec)}\n${body}\n`;
 }
