@@ -69,7 +69,10 @@ interface Mismatch {
   readonly bound: number;
 }
 
-function firstMismatch(got: Float32Array, expected: { value: Float64Array; bound: Float64Array }): Mismatch | undefined {
+function firstMismatch(
+  got: Float32Array,
+  expected: { value: Float64Array; bound: Float64Array },
+): Mismatch | undefined {
   for (let i = 0; i < expected.value.length; i++) {
     const g = got[i] ?? NaN;
     const e = expected.value[i] ?? NaN;

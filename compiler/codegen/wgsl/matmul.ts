@@ -149,7 +149,9 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 /** Declarations shared by both families: parameters, bindings, scalar accessors, tile recovery and the store. */
 function prelude(spec: MatmulKernelSpec): string {
   const epilogueInputs = spec.epilogue?.inputs ?? [];
-  const bindings = epilogueInputs.map((name, i) => `@group(0) @binding(${4 + i}) var<storage, read> ${name}: array<f32>;`);
+  const bindings = epilogueInputs.map(
+    (name, i) => `@group(0) @binding(${4 + i}) var<storage, read> ${name}: array<f32>;`,
+  );
   const elemA = spec.vecA ? 'vec4<f32>' : 'f32';
   const elemB = spec.vecB ? 'vec4<f32>' : 'f32';
   const scalar = (name: string, vec: boolean): string =>
@@ -214,8 +216,7 @@ function stores(tm: number, vn: number): string {
   const lines: string[] = [];
   for (const i of range(tm))
     for (const v of range(vn))
-      for (const c of range(4))
-        lines.push(`  mm_store(batch, row_${i}, col_${v} + ${c}u, acc_${i}_${v}[${c}]);`);
+      for (const c of range(4)) lines.push(`  mm_store(batch, row_${i}, col_${v} + ${c}u, acc_${i}_${v}[${c}]);`);
   return lines.join('\n');
 }
 
@@ -246,12 +247,9 @@ ${tileHead()}
   // A transposed and vec4-bound: four consecutive rows come in one vec4 (M % 4 == 0 there, so a clamped base
   // rounded down to a multiple of 4 stays in bounds).
   const aRowGroups = spec.transposeA && spec.vecA && tm % 4 === 0;
-  if (aRowGroups)
-    for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
-  if (spec.vecB && !spec.transposeB)
-    for (const v of range(vn)) out.push(`  let cg_${v} = min(col_${v}, mm_p.N - 4u);`);
-  for (const i of range(tm))
-    for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
+  if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
+  if (spec.vecB && !spec.transposeB) for (const v of range(vn)) out.push(`  let cg_${v} = min(col_${v}, mm_p.N - 4u);`);
+  for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
   out.push(`  let mm_k4 = mm_p.K & ~3u;
   for (var k = 0u; k < mm_k4; k = k + 4u) {`);
   // a_i_kk: scalar A[row_i, k + kk].
@@ -260,7 +258,8 @@ ${tileHead()}
     for (const i of range(tm)) out.push(`    let av_${i} = mm_A[(${indexA(spec, `rc_${i}`, 'k')}) >> 2u];`);
   } else if (aRowGroups) {
     for (const g of range(tm / 4))
-      for (const kk of range(4)) out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
+      for (const kk of range(4))
+        out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
   }
   const aExpr = (i: number, kk: number): string => {
     if (!spec.transposeA && spec.vecA) return `av_${i}[${kk}]`;
@@ -274,21 +273,29 @@ ${tileHead()}
       for (const c of range(4)) out.push(`    let bt_${v}_${c} = mm_B[(${indexB(spec, 'k', `cc_${v}_${c}`)}) >> 2u];`);
   }
   const bExpr = (kk: number, v: number): string => {
-    if (spec.transposeB && spec.vecB) return `vec4<f32>(${range(4).map((c) => `bt_${v}_${c}[${kk}]`).join(', ')})`;
+    if (spec.transposeB && spec.vecB)
+      return `vec4<f32>(${range(4)
+        .map((c) => `bt_${v}_${c}[${kk}]`)
+        .join(', ')})`;
     if (spec.vecB) return `mm_B[(${indexB(spec, `k + ${kk}u`, `cg_${v}`)}) >> 2u]`;
-    return `vec4<f32>(${range(4).map((c) => `mm_b(${indexB(spec, `k + ${kk}u`, `cc_${v}_${c}`)})`).join(', ')})`;
+    return `vec4<f32>(${range(4)
+      .map((c) => `mm_b(${indexB(spec, `k + ${kk}u`, `cc_${v}_${c}`)})`)
+      .join(', ')})`;
   };
   for (const kk of range(4)) {
     for (const v of range(vn)) out.push(`    let b_${kk}_${v} = ${bExpr(kk, v)};`);
     for (const i of range(tm))
-      for (const v of range(vn)) out.push(`    acc_${i}_${v} = fma(vec4<f32>(${aVal(i, kk)}), b_${kk}_${v}, acc_${i}_${v});`);
+      for (const v of range(vn))
+        out.push(`    acc_${i}_${v} = fma(vec4<f32>(${aVal(i, kk)}), b_${kk}_${v}, acc_${i}_${v});`);
   }
   out.push(`  }`);
   // The K remainder (fewer than 4 steps), with scalar accessors.
   out.push(`  for (var k = mm_k4; k < mm_p.K; k = k + 1u) {`);
   for (const v of range(vn))
     out.push(
-      `    let b_${v} = vec4<f32>(${range(4).map((c) => `mm_b(${indexB(spec, 'k', `cc_${v}_${c}`)})`).join(', ')});`,
+      `    let b_${v} = vec4<f32>(${range(4)
+        .map((c) => `mm_b(${indexB(spec, 'k', `cc_${v}_${c}`)})`)
+        .join(', ')});`,
     );
   for (const i of range(tm)) {
     out.push(`    let a_${i} = mm_a(${indexA(spec, `rc_${i}`, 'k')});`);
@@ -313,12 +320,8 @@ function workgroupKernel(spec: MatmulKernelSpec): string {
   const perA = (bk * rows) / threads;
   const perB = (bk * cols) / threads;
   // Decompose slab element e into (kk, r) so that consecutive e walk the operand's contiguous axis.
-  const aCoord = spec.transposeA
-    ? { kk: `e / ${rows}u`, r: `e % ${rows}u` }
-    : { kk: `e % ${bk}u`, r: `e / ${bk}u` };
-  const bCoord = spec.transposeB
-    ? { kk: `e % ${bk}u`, c: `e / ${bk}u` }
-    : { kk: `e / ${cols}u`, c: `e % ${cols}u` };
+  const aCoord = spec.transposeA ? { kk: `e / ${rows}u`, r: `e % ${rows}u` } : { kk: `e % ${bk}u`, r: `e / ${bk}u` };
+  const bCoord = spec.transposeB ? { kk: `e % ${bk}u`, c: `e / ${bk}u` } : { kk: `e / ${cols}u`, c: `e % ${cols}u` };
   const out: string[] = [];
   out.push(`var<workgroup> mm_As: array<f32, ${bk * rows}>;
 var<workgroup> mm_Bs: array<f32, ${bk * cols}>;
@@ -331,8 +334,7 @@ ${tileHead()}
   let mm_colTile = mm_tileCol * ${cols}u;`);
   for (const i of range(tm)) out.push(`  let row_${i} = mm_rowTile + lid.y * ${tm}u + ${i}u;`);
   for (const v of range(vn)) out.push(`  let col_${v} = mm_colTile + ${4 * v * wgX}u + lid.x * 4u;`);
-  for (const i of range(tm))
-    for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
+  for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
   out.push(`  for (var k0 = 0u; k0 < mm_p.K; k0 = k0 + ${bk}u) {
     for (var j = 0u; j < ${perA}u; j = j + 1u) {
       let e = j * ${threads}u + lidx;
@@ -360,7 +362,9 @@ ${tileHead()}
   for (const v of range(vn)) {
     const base = `kk * ${cols}u + ${4 * v * wgX}u + lid.x * 4u`;
     out.push(
-      `      let b_${v} = vec4<f32>(${range(4).map((c) => `mm_Bs[${base} + ${c}u]`).join(', ')});`,
+      `      let b_${v} = vec4<f32>(${range(4)
+        .map((c) => `mm_Bs[${base} + ${c}u]`)
+        .join(', ')});`,
     );
   }
   for (const i of range(tm))
@@ -415,7 +419,8 @@ ${tileHead()}
     for (const i of range(tm)) out.push(`    let av_${i} = mm_A[(${indexA(spec, `rc_${i}`, 'k')}) >> 2u];`);
   } else if (aRowGroups) {
     for (const g of range(tm / 4))
-      for (const kk of range(4)) out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
+      for (const kk of range(4))
+        out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
   }
   const aExpr = (i: number, kk: number): string => {
     if (!spec.transposeA && spec.vecA) return `av_${i}[${kk}]`;
@@ -439,7 +444,8 @@ ${tileHead()}
     for (const j of range(tn)) out.push(`    acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});`);
   }
   out.push(`  }`);
-  for (const i of range(tm)) for (const j of range(tn)) out.push(`  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j});`);
+  for (const i of range(tm))
+    for (const j of range(tn)) out.push(`  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j});`);
   out.push(`}`);
   return out.join('\n');
 }
