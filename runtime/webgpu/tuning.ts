@@ -187,6 +187,11 @@ export interface SelectOptions {
   readonly cache?: TuningCache;
   /** Candidates to time (default `CANDIDATE_CONFIGS`); those that do not fit the device are skipped. */
   readonly candidates?: readonly MatmulConfig[];
+  /**
+   * Timing rounds (default 3). Candidates are timed in interleaved rounds and each keeps its fastest round: a burst
+   * of load from other processes then slows one round of every candidate instead of deciding the choice.
+   */
+  readonly rounds?: number;
 }
 
 /** The tuned configuration for `shape` on `gpu`: from the cache, or measured now and cached. */
@@ -200,17 +205,17 @@ export async function selectMatmulConfig(
   if (hit) return hit.config;
   const problem = representative(shape);
   const flops = 2 * problem.m * problem.n * problem.k;
-  const measured: { config: MatmulConfig; gflops: number }[] = [];
-  for (const config of options.candidates ?? CANDIDATE_CONFIGS) {
-    if (!configFits(gpu, config)) continue;
-    const seconds = await measureConfig(gpu, problem, config);
-    measured.push({ config, gflops: flops / seconds / 1e9 });
+  const candidates = (options.candidates ?? CANDIDATE_CONFIGS).filter((config) => configFits(gpu, config));
+  if (candidates.length === 0) throw new RangeError('matmul: no candidate tile fits this device');
+  const fastest = candidates.map(() => Infinity);
+  for (let round = 0; round < (options.rounds ?? 3); round++) {
+    for (const [i, config] of candidates.entries()) {
+      const seconds = await measureConfig(gpu, problem, config, 1, 40);
+      fastest[i] = Math.min(fastest[i] ?? Infinity, seconds);
+    }
   }
-  const best = measured.reduce<{ config: MatmulConfig; gflops: number } | undefined>(
-    (acc, x) => (acc === undefined || x.gflops > acc.gflops ? x : acc),
-    undefined,
-  );
-  if (!best) throw new RangeError('matmul: no candidate tile fits this device');
+  const measured = candidates.map((config, i) => ({ config, gflops: flops / (fastest[i] ?? Infinity) / 1e9 }));
+  const best = measured.reduce((acc, x) => (x.gflops > acc.gflops ? x : acc));
   cache.set(gpu, shape, { config: best.config, measured });
   return best.config;
 }
