@@ -184,7 +184,7 @@ function bindMatmul(
     shape.m,
     shape.n,
     shape.k,
-    tilesN,
+    tilesM,
     tilesM * tilesN,
     totalTiles,
     grid[0],

@@ -78,7 +78,7 @@ export const MATMUL_ENTRY_POINT = 'main';
 
 /**
  * Layout of the uniform block, in u32 words, in the order of the WGSL struct `MmParams`:
- * M, N, K, tilesN, tilesPerBatch (tilesM * tilesN), totalTiles, groupsX, groupsY, strideA, strideB (elements between
+ * M, N, K, tilesM, tilesPerBatch (tilesM * tilesN), totalTiles, groupsX, groupsY, strideA, strideB (elements between
  * batches; 0 broadcasts a batch-1 operand).
  */
 export const MATMUL_PARAM_WORDS = 10;
@@ -162,7 +162,7 @@ function prelude(spec: MatmulKernelSpec): string {
     ? `mm_C[mm_cbase + row * mm_p.N + col] = epilogue(value, batch, row, col);`
     : `mm_C[mm_cbase + row * mm_p.N + col] = value;`;
   return `struct MmParams {
-  M: u32, N: u32, K: u32, tilesN: u32,
+  M: u32, N: u32, K: u32, tilesM: u32,
   tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
   strideA: u32, strideB: u32,
 }
@@ -204,8 +204,8 @@ function tileHead(): string {
   if (mm_tile >= mm_p.totalTiles) { return; }
   let batch = mm_tile / mm_p.tilesPerBatch;
   let mm_inBatch = mm_tile % mm_p.tilesPerBatch;
-  let mm_tileRow = mm_inBatch / mm_p.tilesN;
-  let mm_tileCol = mm_inBatch % mm_p.tilesN;
+  let mm_tileRow = mm_inBatch % mm_p.tilesM;
+  let mm_tileCol = mm_inBatch / mm_p.tilesM;
   let mm_offA = batch * mm_p.strideA;
   let mm_offB = batch * mm_p.strideB;
   mm_cbase = batch * mm_p.M * mm_p.N;`;
