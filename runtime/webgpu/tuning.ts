@@ -36,7 +36,17 @@ const wg = (wgY: number, wgX: number, tm: number, tn: number, bk: number): Matmu
   bk,
 });
 
-/** Every configuration the tuner considers (those that do not fit a device are skipped there). */
+/**
+ * Every configuration the tuner considers (those that do not fit a device are skipped there).
+ *
+ * What `npm run bench -- --sweep` measured on llvmpipe (Mesa 25.0, LLVM 15, 8 f32 lanes, 2 cores) shaped this list.
+ * llvmpipe compiles a load whose address differs between invocations into a loop over the SIMD lanes with a bounds
+ * check per lane and component, and that loop, not arithmetic, bounds every kernel here: the register family keeps
+ * such loads to one vec4 of B per reduction step (A's address is workgroup-uniform when wgY = 1), reaching about
+ * 5-6 GFLOP per CPU-second; the broadcast family's scalar B loads reach 3-4 and the workgroup family 1-2.7 (its
+ * staging loads and slab reads are lane-varying too, and each barrier splits the shader). Register tiles beyond
+ * 8x4 per invocation spill the accumulators around those per-lane loops and lose (16x4: 2.1, 32x4: 2.7).
+ */
 export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
   // One row of lanes sharing its rows: A addresses are workgroup-uniform (llvmpipe's best, see bench/sweep.ts).
   reg(1, 8, 8, 4),
