@@ -11,7 +11,13 @@
 export * from './runtime/index.js';
 
 // The compiler: stages in order (compiler/pipeline.ts), the front end, diagnostics and the IR.
-export { compileProgram, compileModel, type CompileOptions, type CompiledModel, type CompileResult } from './compiler/pipeline.js';
+export {
+  compileProgram,
+  compileModel,
+  type CompileOptions,
+  type CompiledModel,
+  type CompileResult,
+} from './compiler/pipeline.js';
 export { checkProgram, memoryHost, type FrontendHost, type FrontendResult } from './compiler/frontend.js';
 export { renderDiagnostics } from './compiler/diagnostics/render.js';
 export { CompilerBug, type Diagnostic } from './compiler/diagnostics/diagnostic.js';

@@ -9,7 +9,10 @@ import { VitmRuntimeError } from '../errors.js';
 import { GpuDevice, type OpenOptions } from './device.js';
 
 export interface NodeOpenOptions extends OpenOptions {
-  /** Extra Dawn toggles, e.g. `backend=null` (a device that computes nothing; for compile-path tests only). */
+  /**
+   * Extra Dawn flags, e.g. `backend=null` (a device that computes nothing; for compile-path tests only). The
+   * environment variable `VITM_DAWN_FLAGS` (space-separated) adds flags to every device vitm opens in Node.
+   */
   readonly dawnFlags?: readonly string[];
 }
 
@@ -43,7 +46,8 @@ async function loadDawn(): Promise<WebgpuModule> {
 export async function openNodeDevice(options: NodeOpenOptions = {}): Promise<GpuDevice> {
   ensureRuntimeDir();
   const dawn = await loadDawn();
-  let instance: GPU | undefined = dawn.create([...(options.dawnFlags ?? [])]);
+  const fromEnv = process.env.VITM_DAWN_FLAGS?.split(/\s+/).filter((f) => f !== '') ?? [];
+  let instance: GPU | undefined = dawn.create([...fromEnv, ...(options.dawnFlags ?? [])]);
   // The release closure keeps the instance referenced while the device lives; `dispose()` calls it to let go.
   return GpuDevice.open(instance, 'dawn', options, () => {
     instance = undefined;
