@@ -11,7 +11,16 @@ export type RuntimeErrorCode =
   | 'VT6005' // the device ran out of memory
   | 'VT6006' // an internal error of the WebGPU implementation
   | 'VT6007' // a kernel ran but its result is wrong
-  | 'VT6008'; // the WebGPU implementation could not be loaded
+  | 'VT6008' // the WebGPU implementation could not be loaded
+  | 'VT6009' // a dataset file is missing
+  | 'VT6010' // a dataset file is malformed (IDX header, size, gzip)
+  | 'VT6011' // a .safetensors file is malformed, truncated or corrupt
+  | 'VT6012' // a checkpoint or run folder to resume from is missing or incomplete
+  | 'VT6013' // a file could not be written (disk full, permissions)
+  | 'VT6014' // a data selection or transform cannot be satisfied
+  | 'VT6015' // a checkpoint does not fit the model (missing tensor, wrong dtype or shape)
+  | 'VT6016' // the output folder already holds a run (and --resume was not given)
+  | 'VT6017'; // the loss became NaN or infinite
 
 export class VitmRuntimeError extends Error {
   readonly code: RuntimeErrorCode;
