@@ -1,0 +1,459 @@
+/**
+ * The WGSL matmul kernel family: `C[b] = epilogue(op(A[b]) x op(B[b]))` for f32 tensors, with
+ * `op(A)` of shape [M, K] and `op(B)` of shape [K, N], `op` being the identity or a transpose read in place.
+ *
+ * Two families, because the hardware they run on wants opposite things:
+ *
+ * - `register`: no workgroup memory and no barriers. Each invocation owns a TM x TN block of C held in registers
+ *   (TN in vec4 columns) and streams A and B straight from storage, four reduction steps per iteration, with vec4
+ *   loads along each operand's contiguous axis where the layout allows it. Software rasterisers such as llvmpipe
+ *   run a workgroup as SIMD lanes on one CPU thread, where a barrier ends the vectorised region and workgroup
+ *   memory is ordinary memory; there, this family is several times faster than a tiled one.
+ * - `broadcast`: also barrier-free, shaped for SIMD-across-invocations compilers. A workgroup is one row of `wgX`
+ *   invocations that share their TM rows, so every A address is uniform across the workgroup (one scalar load,
+ *   broadcast to all lanes), and each invocation owns TN scalar columns strided by `wgX` (neighbouring lanes read
+ *   neighbouring B elements). Per reduction step a SIMD group then issues TN lane-varying loads (gathers on a CPU)
+ *   for TM x TN fused multiply-adds, and TM x TN accumulators stay within a CPU's vector register file.
+ * - `workgroup`: the classic GPU kernel. A workgroup cooperatively stages a BK-deep slab of A and B in workgroup
+ *   memory (loads coalesced along the contiguous axis), synchronises, and each invocation then accumulates its
+ *   TM x TN register block from the shared slab.
+ *
+ * Which one wins, and with which tile, is measured per device (runtime/webgpu/tuning.ts), never assumed.
+ *
+ * Ragged edges (M, N, K not multiples of any tile) cost nothing in the hot loop: in the register family, row and
+ * column indices are clamped once, before the reduction, so out-of-range invocations compute duplicate values that
+ * the guarded store drops; a K remainder below 4 runs in a separate scalar tail loop. The workgroup family zero-fills
+ * out-of-range slab elements while staging, outside the inner product loop.
+ *
+ * The kernel is specialised on the layout (transposes, vec4 alignment) and the tile; the sizes themselves come from a
+ * uniform, so one pipeline serves every shape of its class. Grids beyond 65,535 workgroups are linearised over a 3-D
+ * dispatch: the kernel recovers its tile from `workgroup_id` and the dispatch's x and y extents.
+ */
+
+export type MatmulFamily = 'register' | 'broadcast' | 'workgroup';
+
+/** A tile configuration: what the tuner chooses between. */
+export interface MatmulConfig {
+  readonly family: MatmulFamily;
+  /** Workgroup size along N (x) and along M (y). */
+  readonly wgX: number;
+  readonly wgY: number;
+  /** Rows of C per invocation (a multiple of 4 lets a transposed A be read as vec4). */
+  readonly tm: number;
+  /** Columns of C per invocation: a multiple of 4 (one vec4 accumulator per 4 columns) except in `broadcast`. */
+  readonly tn: number;
+  /** Depth of the workgroup-memory slab (`workgroup` family only; a multiple of 4). */
+  readonly bk: number;
+}
+
+/**
+ * An elementwise epilogue fused into the store: `wgsl` must declare
+ * `fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32` and may read the read-only f32 storage arrays
+ * named in `inputs` (declared by the generator, bound after A, B and C in that order). Identifiers starting with
+ * `mm_` are reserved for the kernel.
+ */
+export interface MatmulEpilogue {
+  readonly wgsl: string;
+  readonly inputs: readonly string[];
+}
+
+/** Everything the WGSL text depends on. Sizes are not here: they are uniforms. */
+export interface MatmulKernelSpec {
+  readonly config: MatmulConfig;
+  /** A is stored [K, M] (read as its transpose). */
+  readonly transposeA: boolean;
+  /** B is stored [N, K] (read as its transpose). */
+  readonly transposeB: boolean;
+  /** A's contiguous axis (K, or M when transposed) is a multiple of 4: bind A as vec4. */
+  readonly vecA: boolean;
+  /** B's contiguous axis (N, or K when transposed) is a multiple of 4: bind B as vec4. */
+  readonly vecB: boolean;
+  readonly epilogue?: MatmulEpilogue;
+}
+
+/** The storage buffers a matmul kernel binds besides A, B, C (which leaves room for 5 epilogue inputs in 8). */
+export const MATMUL_FIXED_STORAGE_BUFFERS = 3;
+
+export const MATMUL_ENTRY_POINT = 'main';
+
+/**
+ * Layout of the uniform block, in u32 words, in the order of the WGSL struct `MmParams`:
+ * M, N, K, tilesM, tilesPerBatch (tilesM * tilesN), totalTiles, groupsX, groupsY, strideA, strideB (elements between
+ * batches; 0 broadcasts a batch-1 operand).
+ */
+export const MATMUL_PARAM_WORDS = 10;
+
+export function matmulKernelName(spec: MatmulKernelSpec): string {
+  const c = spec.config;
+  const layout = `${spec.transposeA ? 't' : 'n'}${spec.transposeB ? 't' : 'n'}`;
+  const vec = `${spec.vecA ? 'v' : 's'}${spec.vecB ? 'v' : 's'}`;
+  const tile = `${c.wgY}x${c.wgX}_${c.tm}x${c.tn}` + (c.family === 'workgroup' ? `_k${c.bk}` : '');
+  return `matmul_${c.family}_${layout}${vec}_${tile}` + (spec.epilogue ? '_epi' : '');
+}
+
+/** Rows and columns of C one workgroup covers. */
+export function workgroupTile(config: MatmulConfig): { rows: number; cols: number } {
+  return { rows: config.wgY * config.tm, cols: config.wgX * config.tn };
+}
+
+/** Bytes of workgroup memory the kernel declares (0 for the register family). */
+export function workgroupStorageBytes(config: MatmulConfig): number {
+  switch (config.family) {
+    case 'register':
+    case 'broadcast':
+      return 0;
+    case 'workgroup': {
+      const { rows, cols } = workgroupTile(config);
+      return config.bk * (rows + cols) * 4;
+    }
+  }
+}
+
+/** Throws a RangeError describing the first way `config` is malformed (not device-specific). */
+export function checkConfig(config: MatmulConfig): void {
+  const positive = (name: string, v: number): void => {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`matmul config: ${name} must be a positive integer`);
+  };
+  positive('wgX', config.wgX);
+  positive('wgY', config.wgY);
+  positive('tm', config.tm);
+  positive('tn', config.tn);
+  positive('bk', config.bk);
+  if (config.family === 'broadcast') {
+    if (config.wgY !== 1) throw new RangeError('matmul config: the broadcast family needs wgY = 1');
+    return;
+  }
+  if (config.tn % 4 !== 0) throw new RangeError('matmul config: tn must be a multiple of 4');
+  if (config.family === 'workgroup') {
+    const threads = config.wgX * config.wgY;
+    const { rows, cols } = workgroupTile(config);
+    if (config.bk % 4 !== 0) throw new RangeError('matmul config: bk must be a multiple of 4');
+    if ((config.bk * rows) % threads !== 0 || (config.bk * cols) % threads !== 0)
+      throw new RangeError('matmul config: the slab must divide evenly among the workgroup invocations');
+  }
+}
+
+const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+function checkEpilogue(epilogue: MatmulEpilogue): void {
+  for (const name of epilogue.inputs) {
+    if (!IDENT.test(name) || name.startsWith('mm_'))
+      throw new RangeError(`matmul epilogue input '${name}' is not a valid identifier outside the mm_ prefix`);
+  }
+  if (new Set(epilogue.inputs).size !== epilogue.inputs.length)
+    throw new RangeError('matmul epilogue inputs must have distinct names');
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Declarations shared by both families: parameters, bindings, scalar accessors, tile recovery and the store. */
+function prelude(spec: MatmulKernelSpec): string {
+  const epilogueInputs = spec.epilogue?.inputs ?? [];
+  const bindings = epilogueInputs.map(
+    (name, i) => `@group(0) @binding(${4 + i}) var<storage, read> ${name}: array<f32>;`,
+  );
+  const elemA = spec.vecA ? 'vec4<f32>' : 'f32';
+  const elemB = spec.vecB ? 'vec4<f32>' : 'f32';
+  const scalar = (name: string, vec: boolean): string =>
+    vec
+      ? `fn mm_${name}(i: u32) -> f32 { return mm_${name.toUpperCase()}[i >> 2u][i & 3u]; }`
+      : `fn mm_${name}(i: u32) -> f32 { return mm_${name.toUpperCase()}[i]; }`;
+  const store = spec.epilogue
+    ? `mm_C[mm_cbase + row * mm_p.N + col] = epilogue(value, batch, row, col);`
+    : `mm_C[mm_cbase + row * mm_p.N + col] = value;`;
+  return `struct MmParams {
+  M: u32, N: u32, K: u32, tilesM: u32,
+  tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
+  strideA: u32, strideB: u32,
+}
+
+@group(0) @binding(0) var<uniform> mm_p: MmParams;
+@group(0) @binding(1) var<storage, read> mm_A: array<${elemA}>;
+@group(0) @binding(2) var<storage, read> mm_B: array<${elemB}>;
+@group(0) @binding(3) var<storage, read_write> mm_C: array<f32>;
+${bindings.join('\n')}
+
+${scalar('a', spec.vecA)}
+${scalar('b', spec.vecB)}
+${spec.epilogue ? spec.epilogue.wgsl : ''}
+
+var<private> mm_cbase: u32;
+
+fn mm_store(batch: u32, row: u32, col: u32, value: f32) {
+  if (row < mm_p.M && col < mm_p.N) {
+    ${store}
+  }
+}
+`;
+}
+
+/**
+ * Index expressions of logical A[row, k] and B[k, col] (element offsets, batch offset included), with `row`/`col`/`k`
+ * as WGSL expressions.
+ */
+function indexA(spec: MatmulKernelSpec, row: string, k: string): string {
+  return spec.transposeA ? `mm_offA + (${k}) * mm_p.M + ${row}` : `mm_offA + ${row} * mm_p.K + (${k})`;
+}
+function indexB(spec: MatmulKernelSpec, k: string, col: string): string {
+  return spec.transposeB ? `mm_offB + ${col} * mm_p.K + (${k})` : `mm_offB + (${k}) * mm_p.N + ${col}`;
+}
+
+/** The shared head of `main`: the linear tile index, early exit of the padding workgroups, batch offsets. */
+function tileHead(): string {
+  return `  let mm_tile = wid.x + mm_p.groupsX * (wid.y + mm_p.groupsY * wid.z);
+  if (mm_tile >= mm_p.totalTiles) { return; }
+  let batch = mm_tile / mm_p.tilesPerBatch;
+  let mm_inBatch = mm_tile % mm_p.tilesPerBatch;
+  let mm_tileRow = mm_inBatch % mm_p.tilesM;
+  let mm_tileCol = mm_inBatch / mm_p.tilesM;
+  let mm_offA = batch * mm_p.strideA;
+  let mm_offB = batch * mm_p.strideB;
+  mm_cbase = batch * mm_p.M * mm_p.N;`;
+}
+
+/** The guarded stores of the accumulators `acc_i_v` for rows `row_i` and column groups `col_v`. */
+function stores(tm: number, vn: number): string {
+  const lines: string[] = [];
+  for (const i of range(tm))
+    for (const v of range(vn))
+      for (const c of range(4)) lines.push(`  mm_store(batch, row_${i}, col_${v} + ${c}u, acc_${i}_${v}[${c}]);`);
+  return lines.join('\n');
+}
+
+/**
+ * The register family. Invocation (lx, ly) of a workgroup owns rows `rowBase + ly*TM + i` and, for each vec4 group
+ * v, columns `colBase + 4*(v*wgX + lx) .. +3`: neighbouring invocations touch neighbouring vec4s of B and C, which
+ * keeps SIMD lanes (llvmpipe) or warps (GPUs) on the same cache lines.
+ */
+function registerKernel(spec: MatmulKernelSpec): string {
+  const { wgX, wgY, tm, tn } = spec.config;
+  const vn = tn / 4;
+  const { rows, cols } = workgroupTile(spec.config);
+  const out: string[] = [];
+  out.push(`@compute @workgroup_size(${wgX}, ${wgY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+${tileHead()}
+  let mm_rowBase = mm_tileRow * ${rows}u${wgY === 1 ? '' : ` + lid.y * ${tm}u`};
+  let mm_colBase = mm_tileCol * ${cols}u;`);
+  // Unclamped indices (for the store) and clamped ones (for loads: always in bounds, so no check in the loop).
+  for (const i of range(tm)) {
+    out.push(`  let row_${i} = mm_rowBase + ${i}u;`);
+    out.push(`  let rc_${i} = min(row_${i}, mm_p.M - 1u);`);
+  }
+  for (const v of range(vn)) {
+    out.push(`  let col_${v} = mm_colBase + ${4 * v * wgX}u + lid.x * 4u;`);
+    for (const c of range(4)) out.push(`  let cc_${v}_${c} = min(col_${v} + ${c}u, mm_p.N - 1u);`);
+  }
+  // A transposed and vec4-bound: four consecutive rows come in one vec4 (M % 4 == 0 there, so a clamped base
+  // rounded down to a multiple of 4 stays in bounds).
+  const aRowGroups = spec.transposeA && spec.vecA && tm % 4 === 0;
+  if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
+  if (spec.vecB && !spec.transposeB) for (const v of range(vn)) out.push(`  let cg_${v} = min(col_${v}, mm_p.N - 4u);`);
+  for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
+  out.push(`  let mm_k4 = mm_p.K & ~3u;
+  for (var k = 0u; k < mm_k4; k = k + 4u) {`);
+  // a_i_kk: scalar A[row_i, k + kk].
+  const aVal = (i: number, kk: number): string => `a_${i}_${kk}`;
+  if (!spec.transposeA && spec.vecA) {
+    for (const i of range(tm)) out.push(`    let av_${i} = mm_A[(${indexA(spec, `rc_${i}`, 'k')}) >> 2u];`);
+  } else if (aRowGroups) {
+    for (const g of range(tm / 4))
+      for (const kk of range(4))
+        out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
+  }
+  const aExpr = (i: number, kk: number): string => {
+    if (!spec.transposeA && spec.vecA) return `av_${i}[${kk}]`;
+    if (aRowGroups) return `ag_${Math.floor(i / 4)}_${kk}[${i % 4}]`;
+    return `mm_a(${indexA(spec, `rc_${i}`, `k + ${kk}u`)})`;
+  };
+  for (const i of range(tm)) for (const kk of range(4)) out.push(`    let ${aVal(i, kk)} = ${aExpr(i, kk)};`);
+  // b_kk_v: vec4 of B[k + kk, col_v .. col_v + 3].
+  if (spec.transposeB && spec.vecB) {
+    for (const v of range(vn))
+      for (const c of range(4)) out.push(`    let bt_${v}_${c} = mm_B[(${indexB(spec, 'k', `cc_${v}_${c}`)}) >> 2u];`);
+  }
+  const bExpr = (kk: number, v: number): string => {
+    if (spec.transposeB && spec.vecB)
+      return `vec4<f32>(${range(4)
+        .map((c) => `bt_${v}_${c}[${kk}]`)
+        .join(', ')})`;
+    if (spec.vecB) return `mm_B[(${indexB(spec, `k + ${kk}u`, `cg_${v}`)}) >> 2u]`;
+    return `vec4<f32>(${range(4)
+      .map((c) => `mm_b(${indexB(spec, `k + ${kk}u`, `cc_${v}_${c}`)})`)
+      .join(', ')})`;
+  };
+  for (const kk of range(4)) {
+    for (const v of range(vn)) out.push(`    let b_${kk}_${v} = ${bExpr(kk, v)};`);
+    for (const i of range(tm))
+      for (const v of range(vn))
+        out.push(`    acc_${i}_${v} = fma(vec4<f32>(${aVal(i, kk)}), b_${kk}_${v}, acc_${i}_${v});`);
+  }
+  out.push(`  }`);
+  // The K remainder (fewer than 4 steps), with scalar accessors.
+  out.push(`  for (var k = mm_k4; k < mm_p.K; k = k + 1u) {`);
+  for (const v of range(vn))
+    out.push(
+      `    let b_${v} = vec4<f32>(${range(4)
+        .map((c) => `mm_b(${indexB(spec, 'k', `cc_${v}_${c}`)})`)
+        .join(', ')});`,
+    );
+  for (const i of range(tm)) {
+    out.push(`    let a_${i} = mm_a(${indexA(spec, `rc_${i}`, 'k')});`);
+    for (const v of range(vn)) out.push(`    acc_${i}_${v} = fma(vec4<f32>(a_${i}), b_${v}, acc_${i}_${v});`);
+  }
+  out.push(`  }`);
+  out.push(stores(tm, vn));
+  out.push(`}`);
+  return out.join('\n');
+}
+
+/**
+ * The workgroup family. The slab `mm_As[kk][r]` (BK x rows, row-fastest) and `mm_Bs[kk][c]` (BK x cols, as vec4
+ * along c) is filled by all invocations with loads whose consecutive invocations read consecutive addresses of the
+ * operand's contiguous axis; out-of-range elements are stored as zeros, so the inner loop needs no checks.
+ */
+function workgroupKernel(spec: MatmulKernelSpec): string {
+  const { wgX, wgY, tm, tn, bk } = spec.config;
+  const vn = tn / 4;
+  const { rows, cols } = workgroupTile(spec.config);
+  const threads = wgX * wgY;
+  const perA = (bk * rows) / threads;
+  const perB = (bk * cols) / threads;
+  // Decompose slab element e into (kk, r) so that consecutive e walk the operand's contiguous axis.
+  const aCoord = spec.transposeA ? { kk: `e / ${rows}u`, r: `e % ${rows}u` } : { kk: `e % ${bk}u`, r: `e / ${bk}u` };
+  const bCoord = spec.transposeB ? { kk: `e % ${bk}u`, c: `e / ${bk}u` } : { kk: `e / ${cols}u`, c: `e % ${cols}u` };
+  const out: string[] = [];
+  out.push(`var<workgroup> mm_As: array<f32, ${bk * rows}>;
+var<workgroup> mm_Bs: array<f32, ${bk * cols}>;
+
+@compute @workgroup_size(${wgX}, ${wgY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+${tileHead()}
+  let mm_rowTile = mm_tileRow * ${rows}u;
+  let mm_colTile = mm_tileCol * ${cols}u;`);
+  for (const i of range(tm)) out.push(`  let row_${i} = mm_rowTile + lid.y * ${tm}u + ${i}u;`);
+  for (const v of range(vn)) out.push(`  let col_${v} = mm_colTile + ${4 * v * wgX}u + lid.x * 4u;`);
+  for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
+  out.push(`  for (var k0 = 0u; k0 < mm_p.K; k0 = k0 + ${bk}u) {
+    for (var j = 0u; j < ${perA}u; j = j + 1u) {
+      let e = j * ${threads}u + lidx;
+      let kk = ${aCoord.kk};
+      let r = ${aCoord.r};
+      let gr = mm_rowTile + r;
+      let gk = k0 + kk;
+      var v = 0.0;
+      if (gr < mm_p.M && gk < mm_p.K) { v = mm_a(${indexA(spec, 'gr', 'gk')}); }
+      mm_As[kk * ${rows}u + r] = v;
+    }
+    for (var j = 0u; j < ${perB}u; j = j + 1u) {
+      let e = j * ${threads}u + lidx;
+      let kk = ${bCoord.kk};
+      let c = ${bCoord.c};
+      let gc = mm_colTile + c;
+      let gk = k0 + kk;
+      var v = 0.0;
+      if (gc < mm_p.N && gk < mm_p.K) { v = mm_b(${indexB(spec, 'gk', 'gc')}); }
+      mm_Bs[kk * ${cols}u + c] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${bk}u; kk = kk + 1u) {`);
+  for (const i of range(tm)) out.push(`      let a_${i} = mm_As[kk * ${rows}u + lid.y * ${tm}u + ${i}u];`);
+  for (const v of range(vn)) {
+    const base = `kk * ${cols}u + ${4 * v * wgX}u + lid.x * 4u`;
+    out.push(
+      `      let b_${v} = vec4<f32>(${range(4)
+        .map((c) => `mm_Bs[${base} + ${c}u]`)
+        .join(', ')});`,
+    );
+  }
+  for (const i of range(tm))
+    for (const v of range(vn)) out.push(`      acc_${i}_${v} = fma(vec4<f32>(a_${i}), b_${v}, acc_${i}_${v});`);
+  out.push(`    }
+    workgroupBarrier();
+  }`);
+  out.push(stores(tm, vn));
+  out.push(`}`);
+  return out.join('\n');
+}
+
+function kernelBody(spec: MatmulKernelSpec): string {
+  switch (spec.config.family) {
+    case 'register':
+      return registerKernel(spec);
+    case 'broadcast':
+      return broadcastKernel(spec);
+    case 'workgroup':
+      return workgroupKernel(spec);
+  }
+}
+
+/**
+ * The broadcast family: rows `tileRow*TM + i` are the same for the whole workgroup (no `local_invocation_id` in any
+ * A address), columns are `colBase + j*wgX + lid.x`. A is read as vec4 along K (or along M when transposed) where
+ * bound as vec4, B element by element (or as vec4 along K when transposed).
+ */
+function broadcastKernel(spec: MatmulKernelSpec): string {
+  const { wgX, tm, tn } = spec.config;
+  const { rows, cols } = workgroupTile(spec.config);
+  const out: string[] = [];
+  out.push(`@compute @workgroup_size(${wgX}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+${tileHead()}
+  let mm_rowBase = mm_tileRow * ${rows}u;
+  let mm_colBase = mm_tileCol * ${cols}u + lid.x;`);
+  for (const i of range(tm)) {
+    out.push(`  let row_${i} = mm_rowBase + ${i}u;`);
+    out.push(`  let rc_${i} = min(row_${i}, mm_p.M - 1u);`);
+  }
+  for (const j of range(tn)) {
+    out.push(`  let col_${j} = mm_colBase + ${j * wgX}u;`);
+    out.push(`  let cc_${j} = min(col_${j}, mm_p.N - 1u);`);
+  }
+  const aRowGroups = spec.transposeA && spec.vecA && tm % 4 === 0;
+  if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
+  for (const i of range(tm)) for (const j of range(tn)) out.push(`  var acc_${i}_${j} = 0.0;`);
+  out.push(`  let mm_k4 = mm_p.K & ~3u;
+  for (var k = 0u; k < mm_k4; k = k + 4u) {`);
+  if (!spec.transposeA && spec.vecA) {
+    for (const i of range(tm)) out.push(`    let av_${i} = mm_A[(${indexA(spec, `rc_${i}`, 'k')}) >> 2u];`);
+  } else if (aRowGroups) {
+    for (const g of range(tm / 4))
+      for (const kk of range(4))
+        out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
+  }
+  const aExpr = (i: number, kk: number): string => {
+    if (!spec.transposeA && spec.vecA) return `av_${i}[${kk}]`;
+    if (aRowGroups) return `ag_${Math.floor(i / 4)}_${kk}[${i % 4}]`;
+    return `mm_a(${indexA(spec, `rc_${i}`, `k + ${kk}u`)})`;
+  };
+  const bVec = spec.transposeB && spec.vecB;
+  if (bVec) for (const j of range(tn)) out.push(`    let bt_${j} = mm_B[(${indexB(spec, 'k', `cc_${j}`)}) >> 2u];`);
+  for (const kk of range(4)) {
+    for (const i of range(tm)) out.push(`    let a_${i}_${kk} = ${aExpr(i, kk)};`);
+    for (const j of range(tn))
+      out.push(`    let b_${kk}_${j} = ${bVec ? `bt_${j}[${kk}]` : `mm_b(${indexB(spec, `k + ${kk}u`, `cc_${j}`)})`};`);
+    for (const i of range(tm))
+      for (const j of range(tn)) out.push(`    acc_${i}_${j} = fma(a_${i}_${kk}, b_${kk}_${j}, acc_${i}_${j});`);
+  }
+  out.push(`  }
+  for (var k = mm_k4; k < mm_p.K; k = k + 1u) {`);
+  for (const j of range(tn)) out.push(`    let b_${j} = mm_b(${indexB(spec, 'k', `cc_${j}`)});`);
+  for (const i of range(tm)) {
+    out.push(`    let a_${i} = mm_a(${indexA(spec, `rc_${i}`, 'k')});`);
+    for (const j of range(tn)) out.push(`    acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});`);
+  }
+  out.push(`  }`);
+  for (const i of range(tm))
+    for (const j of range(tn)) out.push(`  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j});`);
+  out.push(`}`);
+  return out.join('\n');
+}
+
+/** The WGSL source of one kernel of the family (entry point `main`). */
+export function generateMatmulWgsl(spec: MatmulKernelSpec): string {
+  checkConfig(spec.config);
+  if (spec.epilogue) checkEpilogue(spec.epilogue);
+  const body = kernelBody(spec);
+  return `// ${matmulKernelName(spec)} (generated by vitm)\n${prelude(spec)}\n${body}\n`;
+}

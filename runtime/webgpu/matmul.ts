@@ -1,0 +1,278 @@
+/**
+ * Running the matmul kernel family (compiler/codegen/wgsl/matmul.ts) on a `GpuDevice`.
+ *
+ * A matmul is prepared once per layout and tile (`prepareMatmul`: WGSL generated, pipeline fetched from the pipeline
+ * cache), bound once per set of buffers (`PreparedMatmul.bind`: the uniform block and the bind group), and then
+ * encoded as often as needed into the caller's compute pass, so a training step records every dispatch into one
+ * command encoder. `runMatmul` does all three and submits, for one-off use.
+ *
+ * Shapes: A is [batchA, M, K] (or [batchA, K, M] with `transposeA`), B is [batchB, K, N] (or [batchB, N, K] with
+ * `transposeB`), C is [batch, M, N], all row-major f32; an operand with batch 1 is broadcast over the batch.
+ * Which tile to use is the caller's choice: runtime/webgpu/tuning.ts chooses one by measurement.
+ */
+import {
+  generateMatmulWgsl,
+  MATMUL_ENTRY_POINT,
+  MATMUL_FIXED_STORAGE_BUFFERS,
+  MATMUL_PARAM_WORDS,
+  matmulKernelName,
+  workgroupStorageBytes,
+  workgroupTile,
+  type MatmulConfig,
+  type MatmulEpilogue,
+  type MatmulKernelSpec,
+} from '../../compiler/codegen/wgsl/matmul.js';
+import type { WorkLabel } from '../errors.js';
+import { BufferUsage, type GpuDevice } from './device.js';
+import { getPipeline } from './pipeline-cache.js';
+
+export interface MatmulShape {
+  readonly batch: number;
+  /** 1 (broadcast) or `batch`. */
+  readonly batchA: number;
+  /** 1 (broadcast) or `batch`. */
+  readonly batchB: number;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly transposeA: boolean;
+  readonly transposeB: boolean;
+}
+
+/** A square-ish convenience: `[batch, m, k] x [batch, k, n]`, no broadcast, no transposes unless given. */
+export function matmulShape(
+  m: number,
+  n: number,
+  k: number,
+  options: Partial<Omit<MatmulShape, 'm' | 'n' | 'k'>> = {},
+): MatmulShape {
+  const batch = options.batch ?? 1;
+  return {
+    batch,
+    batchA: options.batchA ?? batch,
+    batchB: options.batchB ?? batch,
+    m,
+    n,
+    k,
+    transposeA: options.transposeA ?? false,
+    transposeB: options.transposeB ?? false,
+  };
+}
+
+export function checkShape(shape: MatmulShape): void {
+  for (const key of ['batch', 'm', 'n', 'k'] as const) {
+    const v = shape[key];
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`matmul: ${key} must be a positive integer, got ${v}`);
+  }
+  for (const key of ['batchA', 'batchB'] as const) {
+    if (shape[key] !== 1 && shape[key] !== shape.batch)
+      throw new RangeError(`matmul: ${key} must be 1 or the batch (${shape.batch}), got ${shape[key]}`);
+  }
+}
+
+/**
+ * The kernel specialisation a shape needs: its transposes, and vec4 binding where the contiguous axis allows it
+ * (except B along N in the broadcast family, whose invocations each read single columns).
+ */
+export function kernelSpecFor(shape: MatmulShape, config: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
+  const scalarB = config.family === 'broadcast' && !shape.transposeB;
+  return {
+    config,
+    transposeA: shape.transposeA,
+    transposeB: shape.transposeB,
+    vecA: (shape.transposeA ? shape.m : shape.k) % 4 === 0,
+    vecB: !scalarB && (shape.transposeB ? shape.k : shape.n) % 4 === 0,
+    ...(epilogue ? { epilogue } : {}),
+  };
+}
+
+/** Whether `config` can run on `gpu` at all (workgroup size, invocations, workgroup memory). */
+export function configFits(gpu: GpuDevice, config: MatmulConfig): boolean {
+  return (
+    config.wgX <= gpu.limit('maxComputeWorkgroupSizeX') &&
+    config.wgY <= (gpu.limits.maxComputeWorkgroupSizeY ?? 0) &&
+    config.wgX * config.wgY <= gpu.limit('maxComputeInvocationsPerWorkgroup') &&
+    workgroupStorageBytes(config) <= gpu.limit('maxComputeWorkgroupStorageSize')
+  );
+}
+
+/** Splits `total` workgroups into an (x, y, z) grid within `maxPerDim` per dimension; x * y * z >= total. */
+export function splitGrid(total: number, maxPerDim: number): [number, number, number] {
+  if (total <= maxPerDim) return [Math.max(1, total), 1, 1];
+  const x = maxPerDim;
+  const rest = Math.ceil(total / x);
+  if (rest <= maxPerDim) return [x, rest, 1];
+  const y = maxPerDim;
+  const z = Math.ceil(rest / y);
+  if (z > maxPerDim) throw new RangeError(`matmul: ${total} workgroups exceed the device's grid`);
+  return [x, y, z];
+}
+
+export interface MatmulBuffers {
+  readonly a: GPUBuffer;
+  readonly b: GPUBuffer;
+  /** Needs STORAGE usage; written entirely. */
+  readonly c: GPUBuffer;
+  /** One buffer per epilogue input, in the order of `MatmulEpilogue.inputs`. */
+  readonly epilogueInputs?: readonly GPUBuffer[];
+}
+
+/** A matmul bound to its buffers: encode it into any compute pass, as often as needed. */
+export interface BoundMatmul {
+  readonly label: WorkLabel;
+  readonly grid: readonly [number, number, number];
+  encode(pass: GPUComputePassEncoder): void;
+  /** Releases the uniform buffer (not the caller's buffers). */
+  dispose(): void;
+}
+
+export interface PreparedMatmul {
+  readonly spec: MatmulKernelSpec;
+  readonly label: WorkLabel;
+  readonly wgsl: string;
+  readonly pipeline: GPUComputePipeline;
+  bind(buffers: MatmulBuffers): BoundMatmul;
+}
+
+/** Generates the kernel for `shape`'s layout and `config`, and gets its pipeline (compiled once per device). */
+export async function prepareMatmul(
+  gpu: GpuDevice,
+  shape: MatmulShape,
+  config: MatmulConfig,
+  epilogue?: MatmulEpilogue,
+): Promise<PreparedMatmul> {
+  checkShape(shape);
+  if (!configFits(gpu, config))
+    throw new RangeError(`matmul: the tile ${JSON.stringify(config)} does not fit this device's limits`);
+  const storage = MATMUL_FIXED_STORAGE_BUFFERS + (epilogue?.inputs.length ?? 0);
+  const maxStorage = Math.min(8, gpu.limit('maxStorageBuffersPerShaderStage'));
+  if (storage > maxStorage)
+    throw new RangeError(`matmul: the epilogue needs ${storage} storage buffers; kernels use at most ${maxStorage}`);
+  const spec = kernelSpecFor(shape, config, epilogue);
+  const label: WorkLabel = { kernel: matmulKernelName(spec) };
+  const wgsl = generateMatmulWgsl(spec);
+  const pipeline = await getPipeline(gpu, label, wgsl, MATMUL_ENTRY_POINT);
+  return { spec, label, wgsl, pipeline, bind: (buffers) => bindMatmul(gpu, shape, spec, label, pipeline, buffers) };
+}
+
+function bindMatmul(
+  gpu: GpuDevice,
+  shape: MatmulShape,
+  spec: MatmulKernelSpec,
+  label: WorkLabel,
+  pipeline: GPUComputePipeline,
+  buffers: MatmulBuffers,
+): BoundMatmul {
+  const { rows, cols } = workgroupTile(spec.config);
+  const tilesM = Math.ceil(shape.m / rows);
+  const tilesN = Math.ceil(shape.n / cols);
+  const totalTiles = tilesM * tilesN * shape.batch;
+  const grid = splitGrid(totalTiles, gpu.limit('maxComputeWorkgroupsPerDimension'));
+  const inputs = buffers.epilogueInputs ?? [];
+  const expected = spec.epilogue?.inputs.length ?? 0;
+  if (inputs.length !== expected)
+    throw new RangeError(`matmul: the epilogue reads ${expected} inputs, ${inputs.length} buffers were given`);
+  const needs = (name: string, buffer: GPUBuffer, elements: number): void => {
+    if (buffer.size < elements * 4)
+      throw new RangeError(`matmul: buffer ${name} holds ${buffer.size} bytes, needs ${elements * 4}`);
+  };
+  needs('A', buffers.a, shape.batchA * shape.m * shape.k);
+  needs('B', buffers.b, shape.batchB * shape.k * shape.n);
+  needs('C', buffers.c, shape.batch * shape.m * shape.n);
+  const params = new Uint32Array(MATMUL_PARAM_WORDS);
+  params.set([
+    shape.m,
+    shape.n,
+    shape.k,
+    tilesM,
+    tilesM * tilesN,
+    totalTiles,
+    grid[0],
+    grid[1],
+    shape.batchA === 1 ? 0 : shape.m * shape.k,
+    shape.batchB === 1 ? 0 : shape.k * shape.n,
+  ]);
+  const uniform = gpu.upload(`${label.kernel}:params`, params, BufferUsage.UNIFORM);
+  const bindGroup = gpu.device.createBindGroup({
+    label: label.kernel,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [uniform, buffers.a, buffers.b, buffers.c, ...inputs].map((buffer, binding) => ({
+      binding,
+      resource: { buffer },
+    })),
+  });
+  return {
+    label,
+    grid,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    },
+    dispose() {
+      uniform.destroy();
+    },
+  };
+}
+
+/** Encodes `bound` `times` times in one compute pass of one command encoder and submits it. */
+export function submitMatmul(gpu: GpuDevice, bound: BoundMatmul, times = 1): void {
+  const device = gpu.device;
+  const encoder = device.createCommandEncoder({ label: bound.label.kernel });
+  const pass = encoder.beginComputePass({ label: bound.label.kernel });
+  for (let i = 0; i < times; i++) bound.encode(pass);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+}
+
+export interface RunMatmulOptions {
+  readonly config: MatmulConfig;
+  readonly epilogue?: MatmulEpilogue;
+}
+
+/** Prepares, binds and submits one matmul inside the device's error scopes (errors name the kernel). */
+export async function runMatmul(
+  gpu: GpuDevice,
+  shape: MatmulShape,
+  buffers: MatmulBuffers,
+  options: RunMatmulOptions,
+): Promise<void> {
+  const prepared = await prepareMatmul(gpu, shape, options.config, options.epilogue);
+  const bound = await gpu.scoped(prepared.label, () => prepared.bind(buffers));
+  try {
+    await gpu.scoped(prepared.label, () => {
+      submitMatmul(gpu, bound);
+    });
+  } finally {
+    bound.dispose();
+  }
+}
+
+/** Host data in, host data out: uploads A, B (and epilogue inputs), runs the matmul, reads C back. */
+export async function matmulOnHost(
+  gpu: GpuDevice,
+  shape: MatmulShape,
+  a: Float32Array,
+  b: Float32Array,
+  options: RunMatmulOptions & { readonly epilogueInputs?: readonly Float32Array[] },
+): Promise<Float32Array> {
+  const owned: GPUBuffer[] = [];
+  try {
+    const aBuffer = gpu.upload('matmul:A', a, BufferUsage.STORAGE);
+    owned.push(aBuffer);
+    const bBuffer = gpu.upload('matmul:B', b, BufferUsage.STORAGE);
+    owned.push(bBuffer);
+    const elements = shape.batch * shape.m * shape.n;
+    const cBuffer = gpu.createBuffer('matmul:C', elements * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
+    owned.push(cBuffer);
+    const epilogueInputs = (options.epilogueInputs ?? []).map((data, i) => {
+      const buffer = gpu.upload(`matmul:epilogue${i}`, data, BufferUsage.STORAGE);
+      owned.push(buffer);
+      return buffer;
+    });
+    await runMatmul(gpu, shape, { a: aBuffer, b: bBuffer, c: cBuffer, epilogueInputs }, options);
+    return await gpu.readFloat32(cBuffer, elements);
+  } finally {
+    for (const buffer of owned) buffer.destroy();
+  }
+}

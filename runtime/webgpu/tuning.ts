@@ -1,0 +1,221 @@
+/**
+ * Choosing a matmul tile by measurement. The right kernel differs by device far more than any model of it predicts:
+ * on llvmpipe the barrier-free register family wins by several times, on a discrete GPU the workgroup-memory family
+ * does, and the best tile within a family depends on SIMD width, cache and register file. So the first matmul of a
+ * shape class on a device times every candidate that fits the device on a representative problem of that class, and
+ * remembers the winner in a `TuningCache`, keyed by the adapter and the class. The cache serialises to JSON so a
+ * front end can keep it across runs (the runtime itself touches no file system).
+ */
+import type { MatmulConfig, MatmulFamily } from '../../compiler/codegen/wgsl/matmul.js';
+import type { GpuDevice } from './device.js';
+import { BufferUsage } from './device.js';
+import { checkShape, configFits, prepareMatmul, submitMatmul, type MatmulShape } from './matmul.js';
+
+const reg = (wgY: number, wgX: number, tm: number, tn: number): MatmulConfig => ({
+  family: 'register',
+  wgX,
+  wgY,
+  tm,
+  tn,
+  bk: 4,
+});
+const bc = (wgX: number, tm: number, tn: number): MatmulConfig => ({
+  family: 'broadcast',
+  wgX,
+  wgY: 1,
+  tm,
+  tn,
+  bk: 4,
+});
+const wg = (wgY: number, wgX: number, tm: number, tn: number, bk: number): MatmulConfig => ({
+  family: 'workgroup',
+  wgX,
+  wgY,
+  tm,
+  tn,
+  bk,
+});
+
+/** Every configuration the tuner considers (those that do not fit a device are skipped there). */
+export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
+  // One row of lanes sharing its rows: A addresses are workgroup-uniform (llvmpipe's best, see bench/sweep.ts).
+  reg(1, 8, 8, 4),
+  reg(1, 8, 6, 4),
+  reg(1, 16, 4, 4),
+  reg(1, 16, 4, 8),
+  // Two-dimensional workgroups: the usual register-blocked GPU shapes.
+  reg(8, 8, 4, 4),
+  reg(8, 8, 4, 8),
+  reg(16, 16, 4, 4),
+  bc(8, 6, 2),
+  bc(32, 8, 2),
+  wg(8, 8, 4, 4, 16),
+  wg(16, 16, 4, 4, 16),
+  wg(16, 16, 8, 8, 8),
+  wg(8, 16, 4, 4, 16),
+];
+
+/** Shape classes: layout (transposes, vec4 alignment) and the size of the output, which decides occupancy. */
+export function shapeClass(shape: MatmulShape): string {
+  const layout = `${shape.transposeA ? 't' : 'n'}${shape.transposeB ? 't' : 'n'}`;
+  const vec = `${(shape.transposeA ? shape.m : shape.k) % 4 === 0 ? 'v' : 's'}${(shape.transposeB ? shape.k : shape.n) % 4 === 0 ? 'v' : 's'}`;
+  const outputs = shape.batch * shape.m * shape.n;
+  const size = outputs < 16_384 ? 'small' : outputs < 262_144 ? 'medium' : 'large';
+  return `${layout}${vec}:${size}`;
+}
+
+/** A short stable name of the adapter, the first half of every cache key. */
+export function adapterKey(gpu: GpuDevice): string {
+  const a = gpu.adapter;
+  return [a.vendor, a.architecture, a.device, a.description].join('/');
+}
+
+export interface TuningEntry {
+  readonly config: MatmulConfig;
+  /** Measured GFLOP/s of every candidate, in the order tried (for reports). */
+  readonly measured: readonly { readonly config: MatmulConfig; readonly gflops: number }[];
+}
+
+/** The remembered choices, keyed by `adapterKey + ' ' + shapeClass`. */
+export class TuningCache {
+  private readonly entries = new Map<string, TuningEntry>();
+
+  get(gpu: GpuDevice, shape: MatmulShape): TuningEntry | undefined {
+    return this.entries.get(`${adapterKey(gpu)} ${shapeClass(shape)}`);
+  }
+
+  set(gpu: GpuDevice, shape: MatmulShape, entry: TuningEntry): void {
+    this.entries.set(`${adapterKey(gpu)} ${shapeClass(shape)}`, entry);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  toJSON(): Record<string, TuningEntry> {
+    return Object.fromEntries(this.entries);
+  }
+
+  static fromJSON(data: unknown): TuningCache {
+    const cache = new TuningCache();
+    if (typeof data !== 'object' || data === null) return cache;
+    for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
+      if (isEntry(value)) cache.entries.set(key, value);
+    }
+    return cache;
+  }
+}
+
+const FAMILIES: readonly MatmulFamily[] = ['register', 'broadcast', 'workgroup'];
+
+function isConfig(value: unknown): value is MatmulConfig {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.family === 'string' &&
+    FAMILIES.includes(v.family as MatmulFamily) &&
+    ['wgX', 'wgY', 'tm', 'tn', 'bk'].every((key) => typeof v[key] === 'number')
+  );
+}
+
+function isEntry(value: unknown): value is TuningEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return isConfig(v.config) && Array.isArray(v.measured);
+}
+
+/** The process-wide cache `selectMatmulConfig` uses unless given another. */
+export const defaultTuningCache = new TuningCache();
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};
+
+/**
+ * Seconds one matmul of `shape` takes with `config`: a warm-up dispatch, then `trials` timed batches of dispatches
+ * (each batch submitted in one command buffer and awaited with `onSubmittedWorkDone`, sized to run ~`batchMillis`),
+ * the median per-dispatch time. Inputs are random, so no data-dependent shortcut can flatter a kernel.
+ */
+export async function measureConfig(
+  gpu: GpuDevice,
+  shape: MatmulShape,
+  config: MatmulConfig,
+  trials = 3,
+  batchMillis = 60,
+): Promise<number> {
+  checkShape(shape);
+  const random = (n: number): Float32Array => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+  const a = gpu.upload('tune:A', random(shape.batchA * shape.m * shape.k), BufferUsage.STORAGE);
+  const b = gpu.upload('tune:B', random(shape.batchB * shape.k * shape.n), BufferUsage.STORAGE);
+  const c = gpu.createBuffer('tune:C', shape.batch * shape.m * shape.n * 4, BufferUsage.STORAGE);
+  const prepared = await prepareMatmul(gpu, shape, config);
+  const bound = await gpu.scoped(prepared.label, () => prepared.bind({ a, b, c }));
+  const queue = gpu.device.queue;
+  try {
+    let start = performance.now();
+    await gpu.scoped(prepared.label, () => {
+      submitMatmul(gpu, bound, 1);
+    });
+    await queue.onSubmittedWorkDone();
+    const first = Math.max(performance.now() - start, 0.01);
+    const iterations = Math.max(1, Math.min(200, Math.round(batchMillis / first)));
+    const times: number[] = [];
+    for (let t = 0; t < trials; t++) {
+      start = performance.now();
+      submitMatmul(gpu, bound, iterations);
+      await queue.onSubmittedWorkDone();
+      times.push((performance.now() - start) / 1000 / iterations);
+    }
+    gpu.assertHealthy();
+    return median(times);
+  } finally {
+    bound.dispose();
+    a.destroy();
+    b.destroy();
+    c.destroy();
+  }
+}
+
+/** The problem the tuner times for `shape`'s class: batch 1, sides capped near 512 with their residue mod 4 kept. */
+export function representative(shape: MatmulShape): MatmulShape {
+  const cap = (d: number): number => (d <= 516 ? d : 512 + (d % 4));
+  return { ...shape, batch: 1, batchA: 1, batchB: 1, m: cap(shape.m), n: cap(shape.n), k: cap(shape.k) };
+}
+
+export interface SelectOptions {
+  readonly cache?: TuningCache;
+  /** Candidates to time (default `CANDIDATE_CONFIGS`); those that do not fit the device are skipped. */
+  readonly candidates?: readonly MatmulConfig[];
+  /**
+   * Timing rounds (default 3). Candidates are timed in interleaved rounds and each keeps its fastest round: a burst
+   * of load from other processes then slows one round of every candidate instead of deciding the choice.
+   */
+  readonly rounds?: number;
+}
+
+/** The tuned configuration for `shape` on `gpu`: from the cache, or measured now and cached. */
+export async function selectMatmulConfig(
+  gpu: GpuDevice,
+  shape: MatmulShape,
+  options: SelectOptions = {},
+): Promise<MatmulConfig> {
+  const cache = options.cache ?? defaultTuningCache;
+  const hit = cache.get(gpu, shape);
+  if (hit) return hit.config;
+  const problem = representative(shape);
+  const flops = 2 * problem.m * problem.n * problem.k;
+  const candidates = (options.candidates ?? CANDIDATE_CONFIGS).filter((config) => configFits(gpu, config));
+  if (candidates.length === 0) throw new RangeError('matmul: no candidate tile fits this device');
+  const fastest = candidates.map(() => Infinity);
+  for (let round = 0; round < (options.rounds ?? 3); round++) {
+    for (const [i, config] of candidates.entries()) {
+      const seconds = await measureConfig(gpu, problem, config, 1, 40);
+      fastest[i] = Math.min(fastest[i] ?? Infinity, seconds);
+    }
+  }
+  const measured = candidates.map((config, i) => ({ config, gflops: flops / (fastest[i] ?? Infinity) / 1e9 }));
+  const best = measured.reduce((acc, x) => (x.gflops > acc.gflops ? x : acc));
+  cache.set(gpu, shape, { config: best.config, measured });
+  return best.config;
+}

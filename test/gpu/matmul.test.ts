@@ -1,0 +1,250 @@
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { TestContext } from 'vitest';
+import { generateMatmulWgsl, type MatmulConfig } from '../../compiler/codegen/wgsl/matmul.js';
+import { BufferUsage, type GpuDevice } from '../../runtime/webgpu/device.js';
+import {
+  configFits,
+  matmulOnHost,
+  matmulShape,
+  prepareMatmul,
+  splitGrid,
+  type MatmulShape,
+} from '../../runtime/webgpu/matmul.js';
+import { cachedPipelineCount } from '../../runtime/webgpu/pipeline-cache.js';
+import { CANDIDATE_CONFIGS, selectMatmulConfig, shapeClass, TuningCache } from '../../runtime/webgpu/tuning.js';
+import { openTestDevice } from '../support/gpu.js';
+
+/**
+ * The float64 product of the (exactly representable) f32 inputs, and the bound each output's error must respect.
+ *
+ * Tolerance: any order of K floating-point multiply-adds in f32 (unit roundoff u = 2^-24), fused or not, satisfies
+ * |fl(c) - c| <= gamma_K * sum_k |a_ik b_kj| with gamma_K = K u / (1 - K u) (Higham, Accuracy and Stability of
+ * Numerical Algorithms, 3.1). We allow K * 2^-23 (= 2 K u, above gamma_K for any K here) times that sum, plus one
+ * rounding of the result itself (the epilogue adds one more operation, which the same factor of 2 covers). The
+ * float64 reference is exact to 2^-53 relative per step, far below this. A kernel that skips, repeats or misplaces a
+ * single term is off by |a_ik b_kj|, far above the bound for these inputs.
+ */
+function reference(shape: MatmulShape, a: Float32Array, b: Float32Array): { value: Float64Array; bound: Float64Array } {
+  const { batch, m, n, k } = shape;
+  const value = new Float64Array(batch * m * n);
+  const bound = new Float64Array(batch * m * n);
+  const unit = 2 ** -23;
+  for (let t = 0; t < batch; t++) {
+    const offA = shape.batchA === 1 ? 0 : t * m * k;
+    const offB = shape.batchB === 1 ? 0 : t * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        let abs = 0;
+        for (let q = 0; q < k; q++) {
+          const av = a[offA + (shape.transposeA ? q * m + i : i * k + q)] ?? NaN;
+          const bv = b[offB + (shape.transposeB ? j * k + q : q * n + j)] ?? NaN;
+          sum += av * bv;
+          abs += Math.abs(av * bv);
+        }
+        value[(t * m + i) * n + j] = sum;
+        bound[(t * m + i) * n + j] = k * unit * abs + unit * Math.abs(sum);
+      }
+    }
+  }
+  return { value, bound };
+}
+
+/** Inputs with varied magnitudes and signs (small integers over powers of two, so they are exact in f32). */
+function data(length: number, seed: number): Float32Array {
+  const out = new Float32Array(length);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s >>> 8) % 2001) / 256 - 3.9;
+  }
+  return out;
+}
+
+interface Mismatch {
+  readonly index: number;
+  readonly got: number;
+  readonly expected: number;
+  readonly bound: number;
+}
+
+function firstMismatch(
+  got: Float32Array,
+  expected: { value: Float64Array; bound: Float64Array },
+): Mismatch | undefined {
+  for (let i = 0; i < expected.value.length; i++) {
+    const g = got[i] ?? NaN;
+    const e = expected.value[i] ?? NaN;
+    const bound = expected.bound[i] ?? 0;
+    if (!(Math.abs(g - e) <= bound)) return { index: i, got: g, expected: e, bound };
+  }
+  if (got.length !== expected.value.length) return { index: got.length, got: NaN, expected: NaN, bound: 0 };
+  return undefined;
+}
+
+async function check(gpu: GpuDevice, shape: MatmulShape, config: MatmulConfig, seed: number): Promise<void> {
+  const a = data(shape.batchA * shape.m * shape.k, seed);
+  const b = data(shape.batchB * shape.k * shape.n, seed * 7 + 3);
+  const got = await matmulOnHost(gpu, shape, a, b, { config });
+  expect(firstMismatch(got, reference(shape, a, b)), JSON.stringify({ shape, config })).toBeUndefined();
+}
+
+let shared: GpuDevice | undefined;
+async function device(ctx: TestContext): Promise<GpuDevice> {
+  shared ??= await openTestDevice(ctx);
+  return shared;
+}
+afterAll(() => {
+  shared?.dispose();
+  shared = undefined;
+});
+
+const PRIMES = [1, 2, 3, 5, 7, 11, 13, 17, 31, 37] as const;
+const side = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(...PRIMES), fc.constantFrom(4, 8, 16, 32, 64));
+
+/** Shapes for one layout: sides including 1, primes and multiples of 4 (so both vec4 and scalar bindings occur). */
+const shapes = (transposeA: boolean, transposeB: boolean): fc.Arbitrary<MatmulShape> =>
+  fc
+    .record({
+      m: side,
+      n: side,
+      k: side,
+      batch: fc.integer({ min: 1, max: 3 }),
+      broadcast: fc.constantFrom('none', 'a', 'b'),
+    })
+    .map(({ m, n, k, batch, broadcast }) =>
+      matmulShape(m, n, k, {
+        batch,
+        batchA: broadcast === 'a' ? 1 : batch,
+        batchB: broadcast === 'b' ? 1 : batch,
+        transposeA,
+        transposeB,
+      }),
+    );
+
+const LAYOUTS = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const;
+
+const describeConfig = (c: MatmulConfig): string =>
+  `${c.family} ${c.wgY}x${c.wgX} tile ${c.tm}x${c.tn}` + (c.family === 'workgroup' ? ` k${c.bk}` : '');
+
+describe('matmul kernels against a float64 product', () => {
+  it.for(CANDIDATE_CONFIGS.map((config) => [describeConfig(config), config] as const))(
+    '%s: random shapes in every layout',
+    async ([, config], ctx) => {
+      const gpu = await device(ctx);
+      if (!configFits(gpu, config)) ctx.skip(`tile does not fit this device`);
+      for (const [transposeA, transposeB] of LAYOUTS) {
+        await fc.assert(
+          fc.asyncProperty(shapes(transposeA, transposeB), fc.integer({ min: 1, max: 1 << 30 }), (shape, seed) =>
+            check(gpu, shape, config, seed),
+          ),
+          { numRuns: 3 },
+        );
+      }
+    },
+  );
+
+  it('covers an output larger than one workgroup tile in both directions, with a ragged K tail', async (ctx) => {
+    const gpu = await device(ctx);
+    for (const config of CANDIDATE_CONFIGS.filter((c) => configFits(gpu, c))) {
+      await check(gpu, matmulShape(70, 67, 45, { batch: 2, batchA: 1 }), config, 11);
+    }
+  });
+
+  it('splits a grid of more than 65,535 workgroups over a second dimension', async (ctx) => {
+    const gpu = await device(ctx);
+    const config: MatmulConfig = { family: 'register', wgX: 1, wgY: 1, tm: 1, tn: 4, bk: 4 };
+    const shape = matmulShape(2, 4, 3, { batch: 40_000, batchB: 1 });
+    const prepared = await prepareMatmul(gpu, shape, config);
+    const c = gpu.createBuffer('test:C', 40_000 * 8 * 4, BufferUsage.STORAGE);
+    const bound = prepared.bind({ a: c, b: c, c });
+    expect(bound.grid[0] * bound.grid[1] * bound.grid[2]).toBeGreaterThanOrEqual(80_000);
+    expect(bound.grid[1]).toBeGreaterThan(1);
+    bound.dispose();
+    c.destroy();
+    await check(gpu, shape, config, 5);
+  });
+
+  it('applies a fused epilogue reading an extra input (bias add and ReLU)', async (ctx) => {
+    const gpu = await device(ctx);
+    const epilogue = {
+      wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return max(value + bias[col], 0.0); }',
+      inputs: ['bias'],
+    };
+    const shape = matmulShape(13, 10, 9, { batch: 2, transposeB: true });
+    const a = data(2 * 13 * 9, 1);
+    const b = data(2 * 9 * 10, 2);
+    const bias = data(10, 3);
+    const expected = reference(shape, a, b);
+    for (let i = 0; i < expected.value.length; i++) {
+      const v = (expected.value[i] ?? 0) + (bias[i % 10] ?? 0);
+      expected.value[i] = Math.max(v, 0);
+      expected.bound[i] = (expected.bound[i] ?? 0) + 2 ** -23 * Math.abs(v);
+    }
+    for (const family of ['register', 'broadcast', 'workgroup'] as const) {
+      const config = CANDIDATE_CONFIGS.find((c) => c.family === family && configFits(gpu, c));
+      if (!config) continue;
+      const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias] });
+      expect(firstMismatch(got, expected), family).toBeUndefined();
+      expect(got.some((v) => v === 0)).toBe(true);
+    }
+  });
+});
+
+describe('matmul pipelines and tuning', () => {
+  it('compiles each kernel once per device and reuses the pipeline', async (ctx) => {
+    const gpu = await device(ctx);
+    const config = CANDIDATE_CONFIGS[0] as MatmulConfig;
+    const first = await prepareMatmul(gpu, matmulShape(8, 8, 8), config);
+    const count = cachedPipelineCount(gpu);
+    const second = await prepareMatmul(gpu, matmulShape(12, 16, 20, { batch: 3 }), config);
+    expect(second.pipeline).toBe(first.pipeline);
+    expect(cachedPipelineCount(gpu)).toBe(count);
+  });
+
+  it('chooses a tile by measurement, caches it per shape class, and round-trips the cache through JSON', async (ctx) => {
+    const gpu = await device(ctx);
+    const candidates = CANDIDATE_CONFIGS.filter((c) => configFits(gpu, c)).slice(0, 2);
+    const cache = new TuningCache();
+    const shape = matmulShape(64, 64, 64);
+    const chosen = await selectMatmulConfig(gpu, shape, { cache, candidates });
+    const entry = cache.get(gpu, shape);
+    expect(entry?.config).toEqual(chosen);
+    expect(entry?.measured.map((x) => x.config)).toEqual(candidates);
+    for (const x of entry?.measured ?? []) expect(x.gflops).toBeGreaterThan(0);
+    // Same class (same layout, alignment and size bucket): answered from the cache, no new measurement.
+    expect(shapeClass(matmulShape(60, 60, 100))).toBe(shapeClass(shape));
+    expect(await selectMatmulConfig(gpu, matmulShape(60, 60, 100), { cache, candidates: [] })).toEqual(chosen);
+    const restored = TuningCache.fromJSON(JSON.parse(JSON.stringify(cache)));
+    expect(restored.get(gpu, shape)?.config).toEqual(chosen);
+    expect(restored.size).toBe(1);
+  });
+
+  it('rejects an epilogue with a reserved or duplicate input name', () => {
+    const config = CANDIDATE_CONFIGS[0] as MatmulConfig;
+    const base = { config, transposeA: false, transposeB: false, vecA: true, vecB: true };
+    const wgsl = 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return value; }';
+    expect(() => generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['mm_x'] } })).toThrow(RangeError);
+    expect(() => generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['x', 'x'] } })).toThrow(RangeError);
+  });
+});
+
+describe('grid splitting', () => {
+  it('fits any workgroup count within the per-dimension limit, with less than one row of padding', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 100 }), (total, maxPerDim) => {
+        if (total > maxPerDim ** 3) return;
+        const [x, y, z] = splitGrid(total, maxPerDim);
+        expect(Math.max(x, y, z)).toBeLessThanOrEqual(maxPerDim);
+        expect(x * y * z).toBeGreaterThanOrEqual(total);
+        expect(x * y * z - total).toBeLessThan(x * y);
+      }),
+    );
+  });
+});
