@@ -10,6 +10,10 @@ import { doctor } from './doctor.js';
 const USAGE = `usage: vitm <command> [options]
 
 commands:
+  check FILE         check a .vitm file: coded errors, or per model its parameter counts and a module table
+                     (--depth N: how deep the table goes, default 1)
+  gradcheck FILE     check every trainable parameter's gradient against finite differences (float64 reference)
+                     (--model NAME, --batch N (default 1), --directions N (default 1), --seed N, --rtol X (1e-6))
   doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
   help               this text
   version            the vitm version
@@ -20,6 +24,11 @@ environment:
 
 class UsageError extends Error {}
 
+/** `{ [key]: value }`, or `{}` when the value is undefined (for exactOptionalPropertyTypes). */
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
+
 async function version(): Promise<string> {
   const { readFile } = await import('node:fs/promises');
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +38,57 @@ async function version(): Promise<string> {
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'check': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { depth: { type: 'string' } },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('check takes exactly one FILE');
+      const depth = values.depth === undefined ? 1 : Number(values.depth);
+      if (!Number.isInteger(depth) || depth < 0) throw new UsageError('--depth takes a non-negative integer');
+      const { check } = await import('./check.js');
+      return check(file, { depth });
+    }
+    case 'gradcheck': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          model: { type: 'string' },
+          batch: { type: 'string' },
+          directions: { type: 'string' },
+          seed: { type: 'string' },
+          rtol: { type: 'string' },
+        },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('gradcheck takes exactly one FILE');
+      const positive = (name: string, text: string | undefined, integer: boolean): number | undefined => {
+        if (text === undefined) return undefined;
+        const n = Number(text);
+        if (!(n > 0) || (integer && !Number.isInteger(n))) {
+          throw new UsageError(`--${name} takes a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
+        }
+        return n;
+      };
+      const seed = values.seed === undefined ? 0 : Number(values.seed);
+      if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed takes a non-negative integer');
+      const { gradcheckCommand, GradcheckUsageError } = await import('./gradcheck.js');
+      try {
+        return gradcheckCommand(file, {
+          ...(values.model === undefined ? {} : { model: values.model }),
+          ...optional('batch', positive('batch', values.batch, true)),
+          ...optional('directions', positive('directions', values.directions, true)),
+          ...optional('rtol', positive('rtol', values.rtol, false)),
+          seed,
+        });
+      } catch (error) {
+        if (error instanceof GradcheckUsageError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
     case 'doctor': {
       const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
       return doctor({ json: values.json });
