@@ -33,7 +33,7 @@ export function checkProgram(entry: string, host: FrontendHost): FrontendResult 
     return { diagnostics: diags.sorted(), files: loaded.files };
   }
   if (loaded.syntaxErrors) return { diagnostics: diags.sorted(), files: loaded.files };
-  const program = elaborate(loaded.entry, diags);
+  const program = elaborate(loaded.entry, diags, host.stdlibDir);
   const diagnostics = diags.sorted();
   return diagnostics.length === 0
     ? { diagnostics, files: loaded.files, program }

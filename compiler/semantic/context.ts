@@ -3,6 +3,7 @@
  * (diagnostics, instance ids, the instantiation stack, the models elaborated so far).
  */
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
+import type { Span } from '../source/source.js';
 import type * as A from '../syntax/ast.js';
 import type { ConstValue, ElaboratedModel, Initializer, ModuleInstance } from './elaborated.js';
 import type { Entity, FileScope } from './scope.js';
@@ -54,6 +55,10 @@ export interface Ctx {
   readonly origins: WeakMap<ModuleInstance, Origin>;
   /** Models by declaration: done, or in progress (to catch a model defined through itself). */
   readonly models: Map<A.ModelDecl, ElaboratedModel | 'pending' | 'failed'>;
+  /** Call sites of the instantiations in progress, outermost first (to point errors at the user's code). */
+  readonly calls: Span[];
+  /** Is this file part of the standard library? */
+  readonly library: (file: string) => boolean;
 }
 
 /** A readable name for a value's kind, for messages. */

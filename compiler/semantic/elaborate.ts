@@ -8,10 +8,19 @@ import type { ElaboratedExperiment, ElaboratedLaw, ElaboratedModel, ElaboratedPr
 import { elaborateExperiment } from './experiments.js';
 import { elaborateLaw } from './laws.js';
 import { elaborateModel } from './models.js';
-import type { FileScope } from './scope.js';
+import { type FileScope, normalizePath } from './scope.js';
 
-export function elaborate(entry: FileScope, diags: DiagnosticBag): ElaboratedProgram {
-  const ctx: Ctx = { diags, nextId: 0, stack: [], origins: new WeakMap(), models: new Map() };
+export function elaborate(entry: FileScope, diags: DiagnosticBag, stdlibDir: string): ElaboratedProgram {
+  const lib = normalizePath(stdlibDir) + '/';
+  const ctx: Ctx = {
+    diags,
+    nextId: 0,
+    stack: [],
+    origins: new WeakMap(),
+    models: new Map(),
+    calls: [],
+    library: (file) => file.startsWith(lib),
+  };
   const models: ElaboratedModel[] = [];
   const experiments: ElaboratedExperiment[] = [];
   const laws: ElaboratedLaw[] = [];

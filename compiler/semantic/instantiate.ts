@@ -127,10 +127,12 @@ export function instantiate(
   );
   if (bound === undefined) return undefined;
   ctx.stack.push(decl);
+  ctx.calls.push(span);
   try {
     return build(ctx, entity, bound, callEnv, span);
   } finally {
     ctx.stack.pop();
+    ctx.calls.pop();
   }
 }
 
@@ -194,10 +196,13 @@ function build(
           return undefined;
         }
         if (!v.value) {
-          const values = [...hyper]
-            .map(([k, c]) => `${k} = ${c.kind === 'list' ? '[...]' : String(c.value)}`)
-            .join(', ');
-          ctx.diags.error('VT3004', span, `${decl.name.text}: ${item.message ?? 'requirement does not hold'}`, [
+          const values = [...hyper].map(([k, c]) => `${k} = ${showConst(c)}`).join(', ');
+          // Point at the innermost call in the user's own code; the library calls below it become notes.
+          const user = ctx.calls.map((s, i) => [s, i] as const).filter(([s]) => !ctx.library(s.file));
+          const [at, depth] = user[user.length - 1] ?? [span, ctx.calls.length - 1];
+          const inner = ctx.calls.slice(depth + 1).map((s) => ({ message: 'instantiated from here', span: s }));
+          ctx.diags.error('VT3004', at, `${decl.name.text}: ${item.message ?? 'requirement does not hold'}`, [
+            ...inner,
             { message: 'required here', span: item.condition.span },
             ...(values === '' ? [] : [{ message: `with ${values}` }]),
           ]);

@@ -57,7 +57,7 @@ export class AstBuilder extends BaseVisitor {
   }
 
   /** Visits a node, passing the node itself as the parameter so that rules can read its location. */
-  override visit(node: CstNode | CstNode[], _param?: unknown): unknown {
+  override visit(node: CstNode | CstNode[]): unknown {
     const n = Array.isArray(node) ? node[0] : node;
     return n === undefined ? undefined : super.visit(n, n);
   }
