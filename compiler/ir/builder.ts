@@ -133,9 +133,7 @@ export class GraphBuilder {
       return r;
     };
     const inputs = this.inputs.map((i): GraphInput => ({ ...i, value: define(i.value) }));
-    const equations = this.equations.map(
-      (eq) => ({ ...eq, args: eq.args.map(renumber), out: define(eq.out) }) as Equation,
-    );
+    const equations = this.equations.map((eq) => ({ ...eq, args: eq.args.map(renumber), out: define(eq.out) }));
     return { inputs, equations, outputs: outs.map((o) => ({ name: o.name, value: renumber(o.value) })) };
   }
 
@@ -187,6 +185,10 @@ export class GraphBuilder {
   }
   erf(x: Value): Value {
     return this.emit('erf', [x], {});
+  }
+  /** The arc cosine, in [0, pi] (NaN outside [-1, 1]; clamp a cosine first). */
+  acos(x: Value): Value {
+    return this.emit('acos', [x], {});
   }
   /** GELU: exact (`x * Phi(x)`, the default, as in timm) or its tanh approximation. */
   gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {

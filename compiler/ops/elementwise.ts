@@ -70,6 +70,7 @@ export const elementwiseTypes: { readonly [P in ElementwiseOp]: TypeRule<P> } = 
   rsqrt: floatUnary('rsqrt'),
   tanh: floatUnary('tanh'),
   erf: floatUnary('erf'),
+  acos: floatUnary('acos'),
   gelu: floatUnary('gelu'),
   relu: numericUnary('relu'),
   sigmoid: floatUnary('sigmoid'),
@@ -130,6 +131,11 @@ export const elementwiseGradients: { readonly [P in ElementwiseOp]: GradientRule
     wanted(w, () => {
       const x = one(eq);
       return b.mul(g, b.mul(2 / Math.sqrt(Math.PI), b.exp(b.neg(b.mul(x, x)))));
+    }),
+  acos: (b, eq, g, w) =>
+    wanted(w, () => {
+      const x = one(eq);
+      return b.neg(b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x)))));
     }),
   gelu: (b, eq, g, w) =>
     wanted(w, () => {

@@ -39,6 +39,7 @@ export interface OpAttrs {
   readonly rsqrt: Empty;
   readonly tanh: Empty;
   readonly erf: Empty;
+  readonly acos: Empty;
   readonly gelu: { readonly approximate: 'none' | 'tanh' };
   readonly relu: Empty;
   readonly sigmoid: Empty;
@@ -106,6 +107,7 @@ const OP_SET: Readonly<Record<OpName, true>> = {
   rsqrt: true,
   tanh: true,
   erf: true,
+  acos: true,
   gelu: true,
   relu: true,
   sigmoid: true,
@@ -164,6 +166,7 @@ export const UNARY_OPS = [
   'rsqrt',
   'tanh',
   'erf',
+  'acos',
   'gelu',
   'relu',
   'sigmoid',

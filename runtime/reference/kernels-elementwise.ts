@@ -53,6 +53,7 @@ export const elementwiseKernels: { readonly [P in ElementwiseOp]: Kernel<P> } = 
   rsqrt: unary((x) => 1 / Math.sqrt(x)),
   tanh: unary(Math.tanh),
   erf: unary(erf),
+  acos: unary(Math.acos),
   gelu: (args, { approximate }) => argAt(args, 0).data.map(approximate === 'none' ? geluErf : geluTanh),
   relu: unary((x) => (x > 0 ? x : 0)),
   sigmoid: unary(sigmoid),

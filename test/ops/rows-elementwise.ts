@@ -106,6 +106,13 @@ export const elementwiseRows: readonly Row[] = [
     erfSeries,
     (n) => arbValues(n, -3, 3),
   ),
+  // acos' is -1/sqrt(1 - x^2): values stay inside (-0.9, 0.9), away from the infinite slopes at +-1.
+  unaryRow(
+    'acos',
+    (b, x) => b.acos(x),
+    (x) => Math.PI / 2 - Math.atan(x / Math.sqrt(1 - x * x)),
+    (n) => arbValues(n, -0.9, 0.9),
+  ),
   unaryRow(
     'gelu',
     (b, x) => b.gelu(x),
