@@ -192,7 +192,8 @@ describe('the graph executor', () => {
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(VitmRuntimeError);
-      expect((error as Error).message).toMatch(/kernel 'exp\[r1:c:f32->f32\]' \(from exp %2\)/);
+      // add and exp are fused into one kernel; the error names it and both equations.
+      expect((error as Error).message).toMatch(/kernel 'fused_add_exp\[r1:c:f32->f32\]' \(from add %1, exp %2\)/);
     } finally {
       gpu.dispose();
     }

@@ -1,7 +1,8 @@
 /**
  * Lowering a whole graph: every equation through its rule in `WGSL_RULES`, with the graph's shape symbols bound to
  * numbers, into a `KernelPlan` (one buffer per value for now, aliases for reshape and stop_gradient, scratch buffers,
- * and the steps in equation order, each tagged with its equation and source span). A pure function: no device.
+ * and the steps in equation order, each tagged with its equation(s) and source span). Elementwise chains are fused
+ * into one kernel each (`fuse.ts`): their inner values get no buffer. A pure function: no device.
  */
 
 import type { Equation, Graph, Value } from '../../../ir/graph.js';
@@ -9,11 +10,15 @@ import type { OpName } from '../../../ops/op.js';
 import { evalShape, type SymbolValues } from '../../../types/shape.js';
 import type { BufferRef, BufferSpec, KernelPlan, PlannedStep } from '../../kernel.js';
 import { sizeOf, type DeviceCaps } from './common.js';
+import { elementwiseKernel, type Operand } from './elementwise.js';
+import { fusionGroups, groupExpression } from './fuse.js';
 import { WGSL_RULES, type LowerContext, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
   readonly symbols?: SymbolValues;
   readonly caps: DeviceCaps;
+  /** Fuse elementwise chains into one kernel each (default true; see `fuse.ts`). */
+  readonly fuse?: boolean;
 }
 
 /** Thrown when an equation cannot be lowered; names the equation and its span. */
@@ -61,7 +66,40 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       return { kind: 'temp', index: temps.length - 1 };
     },
   };
+  const fusion = options.fuse === false ? undefined : fusionGroups(graph, (v) => shapeOf(v).join(','));
+  const defs = new Map<number, Equation>();
+  for (const eq of graph.equations) defs.set(eq.out.id, eq);
   for (const eq of graph.equations) {
+    if (fusion?.inlined.has(eq.out.id)) continue;
+    const group = fusion?.members.get(eq.out.id);
+    if (fusion && group && group.length > 1) {
+      own(eq.out, `%${eq.out.id}:fused`);
+      const operands: Operand[] = [];
+      const index = new Map<number, number>();
+      const expr = (names: readonly string[]): string =>
+        groupExpression(eq, fusion.inlined, defs, (v) => names[index.get(v.id) ?? -1] ?? '');
+      // Collect the external operands first (the expression is built again over their load names).
+      groupExpression(eq, fusion.inlined, defs, (v) => {
+        if (!index.has(v.id)) {
+          index.set(v.id, operands.length);
+          operands.push({ buffer: ctx.buffer(v), dtype: v.type.dtype, shape: shapeOf(v) });
+        }
+        return '';
+      });
+      const name = `fused_${group.map((g) => g.op).join('_')}`;
+      const step = elementwiseKernel(
+        name.length > 80 ? `${name.slice(0, 72)}_${group.length}ops` : name,
+        operands,
+        { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
+        shapeOf(eq.out),
+        expr,
+        options.caps,
+      );
+      const span = eq.span ?? group.find((g) => g.span !== undefined)?.span;
+      const origin = { values: group.map((g) => g.out.id), ops: group.map((g) => g.op), ...(span ? { span } : {}) };
+      steps.push({ ...step, origin });
+      continue;
+    }
     const rule = WGSL_RULES[eq.op] as WgslRule<OpName>;
     let lowered;
     try {
