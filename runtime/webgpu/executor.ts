@@ -17,7 +17,7 @@ import { describeOrigin, type BufferRef, type KernelPlan, type PlannedStep } fro
 import type { MatmulConfig } from '../../compiler/codegen/wgsl/matmul.js';
 import type { DeviceCaps } from '../../compiler/codegen/wgsl/ops/common.js';
 import { planGraph, type PlanOptions } from '../../compiler/codegen/wgsl/ops/plan.js';
-import { encodeValues } from '../../compiler/codegen/wgsl/ops/rules.js';
+import { encodeValues } from '../../compiler/codegen/wgsl/ops/encode.js';
 import { byteSize, evalShape, type DType, type SymbolValues } from '../../compiler/types/shape.js';
 import type { WorkLabel } from '../errors.js';
 import { VitmRuntimeError } from '../errors.js';

@@ -233,7 +233,6 @@ export interface StorageVar {
   readonly dtype: DType;
   readonly buffer: BufferRef;
   readonly access: 'read' | 'read_write';
-  /** Declare as `array<atomic<u32>>` etc. is never needed here; a plain typed array. */
 }
 
 export interface KernelSource {

@@ -6,10 +6,11 @@
 
 import type { EquationOf, Value } from '../../../ir/graph.js';
 import type { OpName } from '../../../ops/op.js';
-import { byteSize, evalDim, type DType, type SymbolValues } from '../../../types/shape.js';
+import { evalDim, type DType, type SymbolValues } from '../../../types/shape.js';
 import type { BufferRef, KernelStep } from '../../kernel.js';
 import { aroundAxis, broadcastStrides, MAX_STORAGE_BINDINGS, sizeOf, stridesOf, type DeviceCaps } from './common.js';
 import { elementwiseKernel, equationExpr, fillKernel, type ElementwiseOp } from './elementwise.js';
+import { encodeValues } from './encode.js';
 import {
   argmaxKernel,
   oneHotKernel,
@@ -20,6 +21,7 @@ import {
   topKKernel,
 } from './indexing.js';
 import { stridedCopyKernel, transposeStrides } from './layout.js';
+import { lowerMatmul } from './linalg.js';
 import { permutationKeysKernel, permutationRankKernel, randomFloatKernel } from './random.js';
 import { crossEntropyKernel, layerNormKernel, reduceKernel, softmaxKernel, type ReduceKind } from './reduce.js';
 
@@ -111,55 +113,6 @@ function gather(
       ctx.caps,
     ),
   ];
-}
-
-/** The bytes of a literal tensor in its dtype's storage layout. */
-export function encodeValues(values: readonly number[], dtype: DType): Uint8Array {
-  const n = values.length;
-  switch (dtype) {
-    case 'f32':
-      return new Uint8Array(Float32Array.from(values).buffer);
-    case 'i32':
-      return new Uint8Array(Int32Array.from(values, (v) => Math.trunc(v) | 0).buffer);
-    case 'u32':
-      return new Uint8Array(Uint32Array.from(values, (v) => Math.trunc(v) >>> 0).buffer);
-    case 'bool':
-      return new Uint8Array(Uint32Array.from(values, (v) => (v !== 0 ? 1 : 0)).buffer);
-    case 'f16': {
-      const bytes = new Uint8Array(n * byteSize('f16'));
-      const view = new DataView(bytes.buffer);
-      values.forEach((v, i) => {
-        view.setUint16(i * 2, f16Bits(v), true);
-      });
-      return bytes;
-    }
-  }
-}
-
-/** The IEEE half-precision bits of `x` (round to nearest even). */
-export function f16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0] as number;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let r = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    if (rem > half || (rem === half && (r & 1) === 1)) r++;
-    return sign | r;
-  }
-  let r = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (r & 1) === 1)) r++;
-  return sign | r;
 }
 
 export const WGSL_RULES: { readonly [P in OpName]: WgslRule<P> } = {
@@ -347,98 +300,3 @@ export const WGSL_RULES: { readonly [P in OpName]: WgslRule<P> } = {
     ];
   },
 };
-
-/**
- * matmul through the matmul family. Its operands are [batch, rows, cols] with a batch of 1 (broadcast) or the full
- * batch; an operand whose batch axes broadcast only partly (e.g. [B, 1, ...] against [B, H, ...]) is first copied
- * to the full batch. f16 operands are widened to f32 scratch and the result narrowed (the family is f32 only).
- */
-function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext): Lowered {
-  const outShape = ctx.shape(eq.out);
-  const rank = outShape.length;
-  const batchShape = outShape.slice(0, rank - 2);
-  const batch = sizeOf(batchShape);
-  const m = outShape[rank - 2] ?? 1;
-  const n = outShape[rank - 1] ?? 1;
-  const steps: KernelStep[] = [];
-  const operand = (v: Value): { buffer: BufferRef; batch: number } => {
-    const shape = ctx.shape(v);
-    const mat = shape.slice(-2);
-    const own = shape.slice(0, -2);
-    let buffer = ctx.buffer(v);
-    let dtype = v.type.dtype;
-    const ownBatch = sizeOf(own);
-    const full = ownBatch === batch && own.length === batchShape.length && own.every((d, i) => d === batchShape[i]);
-    let operandBatch = ownBatch === 1 ? 1 : batch;
-    if (ownBatch !== 1 && !full) {
-      const target = [...batchShape, ...mat];
-      const temp = ctx.temp(dtype, sizeOf(target), 'matmul:broadcast');
-      steps.push(
-        stridedCopyKernel(
-          'matmul_broadcast',
-          dtype,
-          target,
-          { buffer, strides: broadcastStrides(shape, target), base: 0 },
-          { buffer: temp, strides: 'contiguous', base: 0 },
-          ctx.caps,
-        ),
-      );
-      buffer = temp;
-      operandBatch = batch;
-    }
-    if (dtype !== 'f32') {
-      const elements = operandBatch * sizeOf(mat);
-      const temp = ctx.temp('f32', elements, 'matmul:widen');
-      steps.push(
-        elementwiseKernel(
-          'matmul_widen',
-          [{ buffer, dtype, shape: [elements] }],
-          { buffer: temp, dtype: 'f32' },
-          [elements],
-          (xs) => xs[0] ?? '',
-          ctx.caps,
-        ),
-      );
-      buffer = temp;
-      dtype = 'f32';
-    }
-    return { buffer, batch: operandBatch };
-  };
-  const a = operand(arg0(eq));
-  const b = operand(arg0(eq, 1));
-  const aShape = ctx.shape(arg0(eq));
-  const k = (eq.attrs.transposeA ? aShape[aShape.length - 2] : aShape[aShape.length - 1]) ?? 1;
-  const wide = eq.out.type.dtype !== 'f32';
-  const c = wide ? ctx.temp('f32', batch * m * n, 'matmul:result') : ctx.buffer(eq.out);
-  steps.push({
-    kind: 'matmul',
-    name: 'matmul',
-    problem: {
-      batch,
-      batchA: a.batch,
-      batchB: b.batch,
-      m,
-      n,
-      k,
-      transposeA: eq.attrs.transposeA,
-      transposeB: eq.attrs.transposeB,
-    },
-    a: a.buffer,
-    b: b.buffer,
-    c,
-  });
-  if (wide) {
-    const elements = batch * m * n;
-    steps.push(
-      elementwiseKernel(
-        'matmul_narrow',
-        [{ buffer: c, dtype: 'f32', shape: [elements] }],
-        tensor(eq.out, ctx),
-        [elements],
-        (xs) => xs[0] ?? '',
-        ctx.caps,
-      ),
-    );
-  }
-  return steps;
-}
