@@ -23,7 +23,7 @@ import {
 import { stridedCopyKernel, transposeStrides } from './layout.js';
 import { lowerMatmul } from './linalg.js';
 import { permutationKeysKernel, permutationRankKernel, randomFloatKernel } from './random.js';
-import { crossEntropyKernel, layerNormKernel, reduceKernel, softmaxKernel, type ReduceKind } from './reduce.js';
+import { crossEntropyKernel, layerNormKernel, reduceSteps, softmaxKernel, type ReduceKind } from './reduce.js';
 
 /** What a rule can ask about the graph being lowered. */
 export interface LowerContext {
@@ -87,9 +87,10 @@ function elementwise<P extends ElementwiseOp>(eq: EquationOf<P>, ctx: LowerConte
 function reduce(kind: ReduceKind): WgslRule<'reduce_sum' | 'reduce_mean' | 'reduce_max' | 'logsumexp'> {
   return (eq, ctx) => {
     const x = arg0(eq);
-    return [
-      reduceKernel(kind, { ...tensor(x, ctx), shape: ctx.shape(x) }, eq.attrs.axes, tensor(eq.out, ctx), ctx.caps),
-    ];
+    const input = { ...tensor(x, ctx), shape: ctx.shape(x) };
+    return reduceSteps(kind, input, eq.attrs.axes, tensor(eq.out, ctx), ctx.caps, (dtype, elements) =>
+      ctx.temp(dtype, elements, `${eq.op}:partial`),
+    );
   };
 }
 
