@@ -5,7 +5,8 @@
  * WGSL kernels or a matmul of the tuned family) and prepared once: one buffer per value (reshape and stop_gradient
  * alias their argument's buffer), scratch buffers, constant uploads, pipelines from the pipeline cache, uniform
  * blocks and bind groups. A run then writes the inputs, records every kernel into one command encoder (one compute
- * pass, no readback between ops), submits once, and reads back the requested outputs.
+ * pass, no readback between ops), submits once, and reads back the requested outputs. Runs of one executor share
+ * its buffers: await each run before starting the next.
  *
  * Errors: preparing a kernel (WGSL compilation, bind groups) happens inside the device's error scopes labelled with
  * the kernel's name and its equation and `.vitm` span. If the single submission of a run raises an error, the run is

@@ -199,6 +199,24 @@ describe('the graph executor', () => {
     }
   }, 120_000);
 
+  it('names the tensor that does not fit one buffer binding, before allocating anything', async (ctx: TestContext) => {
+    const gpu = await openTestDevice(ctx);
+    try {
+      const max = Math.min(gpu.limit('maxStorageBufferBindingSize'), gpu.limit('maxBufferSize'));
+      const b = new GraphBuilder();
+      const x = b.data('x', [1]);
+      const graph = b.build({ y: b.add(b.broadcastTo(x, [Math.ceil(max / 4) + 16]), 1) });
+      const error = await runGraphOnGpu(gpu, graph, { x: { dtype: 'f32', shape: [1], data: [1] } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(VitmRuntimeError);
+      expect((error as Error).message).toMatch(/the tensor %1:broadcast_to needs \d+ bytes/);
+    } finally {
+      gpu.dispose();
+    }
+  }, 120_000);
+
   it('keeps tanh, exp, sigmoid, gelu, erf and the softmax family finite and exact-ish at extreme inputs', async (ctx: TestContext) => {
     const gpu = await openTestDevice(ctx);
     try {
