@@ -261,6 +261,10 @@ export class GraphExecutor {
         if (!b) throw new RangeError(`no buffer for ${ref.kind} ${ref.kind === 'value' ? ref.id : ref.index}`);
         return b;
       };
+      // Compile every distinct kernel concurrently (the cache shares one compilation per WGSL text), then bind.
+      await Promise.all(
+        plan.steps.flatMap((s) => (s.kind === 'wgsl' ? [getPipeline(gpu, stepLabel(s), s.wgsl, s.entryPoint)] : [])),
+      );
       const steps: BoundStep[] = [];
       for (const step of plan.steps) {
         const bound = await this.bindStep(step, resolve, owned);
