@@ -148,6 +148,24 @@ describe('elementwise fusion on the GPU', () => {
     },
   );
 
+  it('inlines non-finite and out-of-range constants', { timeout: 120_000 }, async (ctx: TestContext) => {
+    devicePromise ??= openTestDevice(ctx);
+    const gpu = await devicePromise;
+    const b = new GraphBuilder();
+    const x = b.data('x', [3]);
+    const graph = b.build({
+      big: b.minimum(x, 1e39),
+      inf: b.maximum(x, -Infinity),
+      nan: b.add(x, NaN),
+    });
+    const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+    expect(plan.steps.every((s) => s.name.startsWith('fused_full_'))).toBe(true);
+    const got = await runGraphOnGpu(gpu, graph, { x: { dtype: 'f32', shape: [3], data: [1, -2, 3] } });
+    expect(Array.from(got.big?.data ?? [])).toEqual([1, -2, 3]);
+    expect(Array.from(got.inf?.data ?? [])).toEqual([1, -2, 3]);
+    expect(Array.from(got.nan?.data ?? []).every(Number.isNaN)).toBe(true);
+  });
+
   it('fuses a chain into one kernel and keeps a shared value materialised', () => {
     const b = new GraphBuilder();
     const x = b.data('x', [4, 3]);

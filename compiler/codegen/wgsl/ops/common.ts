@@ -73,9 +73,11 @@ export function literal(value: number, dtype: DType): string {
   const t = arithType(dtype);
   if (t === 'i32') return `i32(${Math.trunc(value) | 0})`;
   if (t === 'u32') return `${dtype === 'bool' ? (value !== 0 ? 1 : 0) : Math.trunc(value) >>> 0}u`;
-  if (Number.isNaN(value)) return 'vnan()';
-  if (value === Infinity) return 'vinf()';
-  if (value === -Infinity) return '(-vinf())';
+  // A value that rounds to an infinite f32 (1e39, say) cannot be a constant expression either.
+  const rounded = Math.fround(value);
+  if (Number.isNaN(rounded)) return 'vnan()';
+  if (rounded === Infinity) return 'vinf()';
+  if (rounded === -Infinity) return '(-vinf())';
   // f32 bits keep every value exact (a decimal literal could round differently in the shader compiler).
   return `bitcast<f32>(${f32Bits(value)}u)`;
 }
