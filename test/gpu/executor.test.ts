@@ -65,6 +65,10 @@ function expectClose(
     worst = Math.max(worst, allowed === 0 ? (err === 0 ? 0 : Infinity) : err / allowed);
     expect(err, `${o.name}: |gpu - ref| ${err} vs allowed ${allowed}`).toBeLessThanOrEqual(allowed);
   }
+  if (process.env.VITM_DEBUG)
+    process.stdout.write(
+      `worst |gpu - ref| / allowed over ${graph.outputs.length} outputs: ${worst.toExponential(2)}\n`,
+    );
   return worst;
 }
 
