@@ -1,0 +1,221 @@
+/**
+ * Elementwise ops as WGSL expressions, and the kernel that evaluates one.
+ *
+ * `ELEMENTWISE_EXPRESSIONS` maps each elementwise op to a template over its operands' expressions (in their
+ * arithmetic types, see `common.ts`): a fusion pass can substitute one template into another and evaluate a whole
+ * chain in one kernel. `elementwiseKernel` evaluates one expression over an output shape, reading every operand with
+ * NumPy broadcasting by index arithmetic (strides of 0 along broadcast axes; nothing is materialised); an operand of
+ * the output's own shape is read at the linear index directly.
+ */
+
+import type { EquationOf } from '../../../ir/graph.js';
+import type { ArithmeticOp, ComparisonOp, OpAttrs, UnaryOp } from '../../../ops/op.js';
+import type { DType } from '../../../types/shape.js';
+import type { BufferRef, WgslKernel } from '../../kernel.js';
+import {
+  arithType,
+  broadcastStrides,
+  f32Bits,
+  MAX_STORAGE_BINDINGS,
+  narrow,
+  offsetsCode,
+  Params,
+  sizeOf,
+  widen,
+  assembleKernel,
+  type DeviceCaps,
+  type StorageVar,
+} from './common.js';
+
+export type ElementwiseOp = UnaryOp | ArithmeticOp | ComparisonOp | 'where' | 'add_n';
+
+/** What a template sees: operand expressions and dtypes, the result dtype, the op's attributes. */
+export interface ExprContext<P extends ElementwiseOp> {
+  readonly args: readonly string[];
+  readonly argTypes: readonly DType[];
+  readonly out: DType;
+  readonly attrs: OpAttrs[P];
+}
+
+export type ExprTemplate<P extends ElementwiseOp> = (ctx: ExprContext<P>) => string;
+
+function arg(ctx: { readonly args: readonly string[] }, i: number): string {
+  const a = ctx.args[i];
+  if (a === undefined) throw new RangeError(`operand ${i} is missing`);
+  return a;
+}
+
+function argType(ctx: { readonly argTypes: readonly DType[] }, i: number): DType {
+  const t = ctx.argTypes[i];
+  if (t === undefined) throw new RangeError(`operand ${i} has no type`);
+  return t;
+}
+
+/** A float unary op through a helper function. */
+const floatFn =
+  (fn: string): ExprTemplate<UnaryOp> =>
+  (c) =>
+    `${fn}(${arg(c, 0)})`;
+
+/** Binary arithmetic: infix for + - *, special forms where WGSL differs from the reference. */
+const infix =
+  (op: string): ExprTemplate<ArithmeticOp> =>
+  (c) =>
+    `(${arg(c, 0)} ${op} ${arg(c, 1)})`;
+
+const compare =
+  (op: string): ExprTemplate<ComparisonOp> =>
+  (c) =>
+    `vb(${arg(c, 0)} ${op} ${arg(c, 1)})`;
+
+/** The conversion of a value of dtype `from` (in its arithmetic type) to dtype `to`'s arithmetic type. */
+export function castExpr(x: string, from: DType, to: DType): string {
+  const src = arithType(from);
+  if (to === 'bool') return src === 'f32' ? `vb(${x} != 0.0)` : `vb(${x} != ${src === 'i32' ? '0' : '0u'})`;
+  const dst = arithType(to);
+  if (src === dst) return x;
+  if (dst === 'f32') return `f32(${x})`;
+  if (src === 'f32') return dst === 'u32' ? `vf2u(${x})` : `bitcast<i32>(vf2u(${x}))`;
+  return `bitcast<${dst}>(${x})`;
+}
+
+export const ELEMENTWISE_EXPRESSIONS: { readonly [P in ElementwiseOp]: ExprTemplate<P> } = {
+  neg: (c) => (arithType(c.out) === 'u32' ? `(0u - ${arg(c, 0)})` : `(-${arg(c, 0)})`),
+  exp: floatFn('vexp'),
+  log: floatFn('vlog'),
+  sqrt: floatFn('vsqrt'),
+  rsqrt: floatFn('vrsqrt'),
+  tanh: floatFn('vtanh'),
+  erf: floatFn('verf'),
+  acos: floatFn('vacos'),
+  gelu: (c) => `${c.attrs.approximate === 'none' ? 'vgelu' : 'vgelu_tanh'}(${arg(c, 0)})`,
+  relu: (c) => {
+    const t = arithType(c.out);
+    const zero = t === 'f32' ? '0.0' : t === 'i32' ? '0' : '0u';
+    // select keeps NaN as NaN (x > 0 is false for NaN, and the reference's `x > 0 ? x : 0` gives 0 there too).
+    return `select(${zero}, ${arg(c, 0)}, ${arg(c, 0)} > ${zero})`;
+  },
+  sigmoid: floatFn('vsigmoid'),
+  abs: (c) => (arithType(c.out) === 'u32' ? arg(c, 0) : `abs(${arg(c, 0)})`),
+  cast: (c) => castExpr(arg(c, 0), argType(c, 0), c.attrs.dtype),
+  stop_gradient: (c) => arg(c, 0),
+  add: infix('+'),
+  sub: infix('-'),
+  mul: infix('*'),
+  div: (c) => {
+    const t = arithType(c.out);
+    if (t === 'f32') return `(${arg(c, 0)} / ${arg(c, 1)})`;
+    return `${t === 'i32' ? 'vidiv' : 'vudiv'}(${arg(c, 0)}, ${arg(c, 1)})`;
+  },
+  pow: (c) => `vpow(${arg(c, 0)}, ${arg(c, 1)})`,
+  maximum: (c) =>
+    arithType(c.out) === 'f32' ? `vmaxf(${arg(c, 0)}, ${arg(c, 1)})` : `max(${arg(c, 0)}, ${arg(c, 1)})`,
+  minimum: (c) =>
+    arithType(c.out) === 'f32' ? `vminf(${arg(c, 0)}, ${arg(c, 1)})` : `min(${arg(c, 0)}, ${arg(c, 1)})`,
+  less: compare('<'),
+  less_equal: compare('<='),
+  greater: compare('>'),
+  greater_equal: compare('>='),
+  equal: compare('=='),
+  not_equal: compare('!='),
+  where: (c) => `select(${arg(c, 2)}, ${arg(c, 1)}, ${arg(c, 0)} != 0u)`,
+  add_n: (c) => `(${c.args.join(' + ')})`,
+};
+
+/** The expression of an elementwise equation over operand expressions. */
+export function equationExpr<P extends ElementwiseOp>(eq: EquationOf<P>, args: readonly string[]): string {
+  const template = ELEMENTWISE_EXPRESSIONS[eq.op] as ExprTemplate<P>;
+  return template({ args, argTypes: eq.args.map((a) => a.type.dtype), out: eq.out.type.dtype, attrs: eq.attrs });
+}
+
+/** An operand of an elementwise kernel. */
+export interface Operand {
+  readonly buffer: BufferRef;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+/**
+ * A kernel writing `expr(operands)` (in the output's arithmetic type) to every element of `out` (of `outShape`);
+ * operands broadcast to `outShape`. At most 7 operands (one binding is the output).
+ */
+export function elementwiseKernel(
+  name: string,
+  operands: readonly Operand[],
+  out: { readonly buffer: BufferRef; readonly dtype: DType },
+  outShape: readonly number[],
+  expr: (operandExprs: readonly string[]) => string,
+  caps: DeviceCaps,
+): WgslKernel {
+  if (operands.length + 1 > MAX_STORAGE_BINDINGS)
+    throw new RangeError(`${name}: ${operands.length} operands exceed the storage bindings of one kernel`);
+  const params = new Params();
+  const rank = outShape.length;
+  const n = sizeOf(outShape);
+  const strided = operands.map((o) => sizeOf(o.shape) !== 1 && !sameShape(o.shape, outShape));
+  const dimsAt = params.pushAll(outShape);
+  const stridesAt: number[] = [];
+  const names: string[] = [];
+  operands.forEach((o, k) => {
+    if (!strided[k]) return;
+    stridesAt.push(params.pushAll(broadcastStrides(o.shape, outShape)));
+    names.push(`o${k}`);
+  });
+  const storage: StorageVar[] = operands.map((o, k) => ({
+    name: `in${k}`,
+    dtype: o.dtype,
+    buffer: o.buffer,
+    access: 'read',
+  }));
+  storage.push({ name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' });
+  const loads = operands.map((o, k) => {
+    const index = strided[k] ? `o${k}` : sizeOf(o.shape) === 1 ? '0u' : 'gi';
+    return widen(`in${k}[${index}]`, o.dtype);
+  });
+  const offsets = names.length > 0 ? offsetsCode('gi', rank, dimsAt, names, stridesAt) + '\n' : '';
+  const loadLines = loads.map((l, k) => `  let v${k} = ${l};`).join('\n');
+  const value = expr(operands.map((_, k) => `v${k}`));
+  const body = `${offsets}${loadLines}\n  out[gi] = ${narrow(value, out.dtype)};`;
+  const flags = strided.map((s, k) => (s ? 'b' : sizeOf(operands[k]?.shape ?? []) === 1 ? 's' : 'c')).join('');
+  const dtypes = operands.map((o) => o.dtype).join(',');
+  return assembleKernel(
+    { name: `${name}[r${rank}:${flags}:${dtypes}->${out.dtype}]`, storage, body, threads: n, params },
+    caps,
+  );
+}
+
+/** A kernel filling `out` with a constant. */
+export function fillKernel(
+  name: string,
+  out: { readonly buffer: BufferRef; readonly dtype: DType },
+  elements: number,
+  value: number,
+  caps: DeviceCaps,
+): WgslKernel {
+  const params = new Params();
+  const t = arithType(out.dtype);
+  // The value comes from the uniform block, so one pipeline fills with any value.
+  const at = params.push(
+    t === 'f32' ? f32Bits(value) : t === 'i32' ? (Math.trunc(value) | 0) >>> 0 : literalU32(value, out.dtype),
+  );
+  const load = t === 'f32' ? `prmf(${at}u)` : t === 'i32' ? `bitcast<i32>(prm(${at}u))` : `prm(${at}u)`;
+  const storage: StorageVar[] = [{ name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' }];
+  return assembleKernel(
+    {
+      name: `${name}[${out.dtype}]`,
+      storage,
+      body: `  out[gi] = ${narrow(load, out.dtype)};`,
+      threads: elements,
+      params,
+    },
+    caps,
+  );
+}
+
+function literalU32(value: number, dtype: DType): number {
+  return dtype === 'bool' ? (value !== 0 ? 1 : 0) : Math.trunc(value) >>> 0;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

@@ -1,0 +1,79 @@
+/**
+ * Layout ops as strided copies. One kernel family covers them all: over an iteration shape, element `c` (a multi-index)
+ * is copied from `src[srcBase + c . srcStrides]` to `dst[dstBase + c . dstStrides]`, either side contiguous when its
+ * strides are row-major (then the linear index is used directly).
+ *
+ * - transpose: iterate the output; source strides are the input's strides permuted.
+ * - broadcast_to: iterate the output; source strides 0 along broadcast axes.
+ * - slice: iterate the output; source base `start * inner`.
+ * - concat: one copy per argument, iterating the argument, into the output at its offset along the axis (so any
+ *   number of arguments fits the binding limit).
+ * - pad: a zero fill, then one copy of the input into the interior.
+ * - reshape and stop_gradient copy nothing: the result aliases its argument's buffer (see `lower.ts`).
+ */
+
+import type { DType } from '../../../types/shape.js';
+import type { BufferRef, WgslKernel } from '../../kernel.js';
+import { assembleKernel, offsetsCode, Params, sizeOf, stridesOf, type DeviceCaps, type StorageVar } from './common.js';
+
+export interface StridedSide {
+  readonly buffer: BufferRef;
+  /** Element strides per iteration axis, or 'contiguous' (row-major over the iteration shape). */
+  readonly strides: readonly number[] | 'contiguous';
+  readonly base: number;
+}
+
+/** Copies over `shape` from `src` to `dst` (both of `dtype`; storage is copied bit for bit). */
+export function stridedCopyKernel(
+  name: string,
+  dtype: DType,
+  shape: readonly number[],
+  src: StridedSide,
+  dst: StridedSide,
+  caps: DeviceCaps,
+): WgslKernel {
+  const params = new Params();
+  const rank = shape.length;
+  const dimsAt = params.pushAll(shape);
+  const names: string[] = [];
+  const stridesAt: number[] = [];
+  const contiguous = stridesOf(shape);
+  const isContiguous = (s: StridedSide): boolean =>
+    s.strides === 'contiguous' || s.strides.every((x, i) => x === contiguous[i] || shape[i] === 1);
+  const side = (s: StridedSide, label: string): string => {
+    const baseAt = params.push(s.base);
+    if (isContiguous(s)) return `prm(${baseAt}u) + gi`;
+    names.push(label);
+    stridesAt.push(params.pushAll(s.strides as readonly number[]));
+    return `prm(${baseAt}u) + ${label}`;
+  };
+  const from = side(src, 'sof');
+  const to = side(dst, 'dof');
+  const offsets = names.length > 0 ? offsetsCode('gi', rank, dimsAt, names, stridesAt) + '\n' : '';
+  const storage: StorageVar[] = [
+    { name: 'src', dtype, buffer: src.buffer, access: 'read' },
+    { name: 'dst', dtype, buffer: dst.buffer, access: 'read_write' },
+  ];
+  const flags = `${names.includes('sof') ? 's' : 'c'}${names.includes('dof') ? 's' : 'c'}`;
+  return assembleKernel(
+    {
+      name: `${name}[r${rank}:${flags}:${dtype}]`,
+      storage,
+      body: `${offsets}  dst[${to}] = src[${from}];`,
+      threads: sizeOf(shape),
+      params,
+    },
+    caps,
+  );
+}
+
+/** The source strides of a transpose by `perm` of an input of `inShape`, per output axis. */
+export function transposeStrides(inShape: readonly number[], perm: readonly number[]): number[] {
+  const s = stridesOf(inShape);
+  return perm.map((p) => s[p] as number);
+}
+
+/** Output strides of the region of `outShape` an argument occupies (the argument's own shape iterates it). */
+export function regionStrides(outShape: readonly number[]): number[] {
+  return stridesOf(outShape);
+}

@@ -1,0 +1,122 @@
+/**
+ * Lowering a whole graph: every equation through its rule in `WGSL_RULES`, with the graph's shape symbols bound to
+ * numbers, into a `KernelPlan` (one buffer per value for now, aliases for reshape and stop_gradient, scratch buffers,
+ * and the steps in equation order, each tagged with its equation(s) and source span). Elementwise chains are fused
+ * into one kernel each (`fuse.ts`): their inner values get no buffer. A pure function: no device.
+ */
+
+import type { Equation, Graph, Value } from '../../../ir/graph.js';
+import type { OpName } from '../../../ops/op.js';
+import { evalShape, type SymbolValues } from '../../../types/shape.js';
+import type { BufferRef, BufferSpec, KernelPlan, PlannedStep } from '../../kernel.js';
+import { sizeOf, type DeviceCaps } from './common.js';
+import { elementwiseKernel, type Operand } from './elementwise.js';
+import { fusionGroups, groupExpression } from './fuse.js';
+import { WGSL_RULES, type LowerContext, type WgslRule } from './rules.js';
+
+export interface PlanOptions {
+  readonly symbols?: SymbolValues;
+  readonly caps: DeviceCaps;
+  /** Fuse elementwise chains into one kernel each (default true; see `fuse.ts`). */
+  readonly fuse?: boolean;
+}
+
+/** Thrown when an equation cannot be lowered; names the equation and its span. */
+export class LoweringError extends Error {
+  constructor(
+    message: string,
+    readonly equation: Equation,
+  ) {
+    super(message);
+    this.name = 'LoweringError';
+  }
+}
+
+function spanText(eq: Equation): string {
+  return eq.span ? ` @${eq.span.file}:${eq.span.start}-${eq.span.end}` : '';
+}
+
+/** Lowers `graph` at one binding of its symbols. */
+export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
+  const symbols = options.symbols ?? {};
+  const values = new Map<number, BufferSpec>();
+  const aliases = new Map<number, number>();
+  const temps: BufferSpec[] = [];
+  const steps: PlannedStep[] = [];
+  const shapes = new Map<number, number[]>();
+  const shapeOf = (v: Value): number[] => {
+    let s = shapes.get(v.id);
+    if (!s) {
+      s = evalShape(v.type.shape, symbols);
+      shapes.set(v.id, s);
+    }
+    return s;
+  };
+  const own = (v: Value, label: string): void => {
+    values.set(v.id, { dtype: v.type.dtype, elements: sizeOf(shapeOf(v)), label });
+  };
+  for (const input of graph.inputs) own(input.value, input.name);
+  const ctx: LowerContext = {
+    caps: options.caps,
+    symbols,
+    shape: shapeOf,
+    buffer: (v): BufferRef => ({ kind: 'value', id: aliases.get(v.id) ?? v.id }),
+    temp: (dtype, elements, label) => {
+      temps.push({ dtype, elements, label });
+      return { kind: 'temp', index: temps.length - 1 };
+    },
+  };
+  const fusion = options.fuse === false ? undefined : fusionGroups(graph, (v) => shapeOf(v).join(','));
+  const defs = new Map<number, Equation>();
+  for (const eq of graph.equations) defs.set(eq.out.id, eq);
+  for (const eq of graph.equations) {
+    if (fusion?.inlined.has(eq.out.id)) continue;
+    const group = fusion?.members.get(eq.out.id);
+    if (fusion && group && group.length > 1) {
+      own(eq.out, `%${eq.out.id}:fused`);
+      const operands: Operand[] = [];
+      const index = new Map<number, number>();
+      const expr = (names: readonly string[]): string =>
+        groupExpression(eq, fusion.inlined, defs, (v) => names[index.get(v.id) ?? -1] ?? '');
+      // Collect the external operands first (the expression is built again over their load names).
+      groupExpression(eq, fusion.inlined, defs, (v) => {
+        if (!index.has(v.id)) {
+          index.set(v.id, operands.length);
+          operands.push({ buffer: ctx.buffer(v), dtype: v.type.dtype, shape: shapeOf(v) });
+        }
+        return '';
+      });
+      const name = `fused_${group.map((g) => g.op).join('_')}`;
+      const step = elementwiseKernel(
+        name.length > 80 ? `${name.slice(0, 72)}_${group.length}ops` : name,
+        operands,
+        { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
+        shapeOf(eq.out),
+        expr,
+        options.caps,
+      );
+      const span = eq.span ?? group.find((g) => g.span !== undefined)?.span;
+      const origin = { values: group.map((g) => g.out.id), ops: group.map((g) => g.op), ...(span ? { span } : {}) };
+      steps.push({ ...step, origin });
+      continue;
+    }
+    const rule = WGSL_RULES[eq.op] as WgslRule<OpName>;
+    let lowered;
+    try {
+      lowered = rule(eq, ctx);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new LoweringError(`cannot lower ${eq.op} %${eq.out.id}${spanText(eq)}: ${message}`, eq);
+    }
+    if (lowered === 'alias') {
+      const source = eq.args[0];
+      if (source === undefined) throw new LoweringError(`${eq.op} %${eq.out.id} has no argument to alias`, eq);
+      aliases.set(eq.out.id, aliases.get(source.id) ?? source.id);
+      continue;
+    }
+    own(eq.out, `%${eq.out.id}:${eq.op}`);
+    const origin = { values: [eq.out.id], ops: [eq.op], ...(eq.span ? { span: eq.span } : {}) };
+    for (const step of lowered) steps.push({ ...step, origin });
+  }
+  return { values, aliases, temps, steps };
+}

@@ -1,0 +1,246 @@
+/**
+ * Reductions and normalisations: reduce_sum / reduce_mean / reduce_max / logsumexp over any set of axes, softmax along
+ * one axis, layer_norm over the last axis, and the per-example cross-entropy.
+ *
+ * One invocation owns one output group (a row, a column of a softmax, one example) and walks its elements serially,
+ * accumulating in f32 (i32 / u32 for integer sums, which wrap like the reference's). This is the simple, exactly
+ * specified form: the rounding error of a serial f32 sum of n terms is at most about n 2^-24 sum|x_i|. A long
+ * reduction over few groups runs in two stages (`reduceSteps`) so the device has enough invocations. Cooperative
+ * (workgroup-memory tree) reductions are later work and must keep these numerics.
+ *
+ * Stable forms: logsumexp, softmax and cross-entropy subtract the group maximum before exponentiating (a group of
+ * -inf gives -inf); layer_norm uses the two-pass variance mean((x - mean)^2), never E[x^2] - E[x]^2.
+ */
+
+import type { DType } from '../../../types/shape.js';
+import type { BufferRef, WgslKernel } from '../../kernel.js';
+import {
+  arithType,
+  assembleKernel,
+  f32Bits,
+  narrow,
+  offsetsCode,
+  Params,
+  sizeOf,
+  stridesOf,
+  widen,
+  type DeviceCaps,
+  type StorageVar,
+} from './common.js';
+
+export type ReduceKind = 'sum' | 'mean' | 'max' | 'logsumexp';
+
+interface Tensor {
+  readonly buffer: BufferRef;
+  readonly dtype: DType;
+}
+
+/** Splitting a long reduction: `chunks` invocations per group each reduce a contiguous run of the reduced elements. */
+export interface ReduceSplit {
+  /** Invocations per group (1: one invocation reduces the whole group). */
+  readonly chunks?: number;
+  /** What a mean divides by (default: the reduced count of this kernel). */
+  readonly divisor?: number;
+}
+
+/**
+ * A reduction of `x` (of `shape`) over `axes` into `out` (the kept axes in order; keepdims does not change data).
+ * With `split.chunks > 1` the result is `[groups, chunks]` partial results (sums for sum and mean, maxima for max),
+ * which a second reduction over the last axis finishes (see `reduceSteps`).
+ */
+export function reduceKernel(
+  kind: ReduceKind,
+  x: Tensor & { readonly shape: readonly number[] },
+  axes: readonly number[],
+  out: Tensor,
+  caps: DeviceCaps,
+  split: ReduceSplit = {},
+): WgslKernel {
+  const params = new Params();
+  const strides = stridesOf(x.shape);
+  const kept = x.shape.map((_, a) => a).filter((a) => !axes.includes(a));
+  const keptDims = params.pushAll(kept.map((a) => x.shape[a] as number));
+  const keptStrides = params.pushAll(kept.map((a) => strides[a] as number));
+  const redDims = params.pushAll(axes.map((a) => x.shape[a] as number));
+  const redStrides = params.pushAll(axes.map((a) => strides[a] as number));
+  const count = sizeOf(axes.map((a) => x.shape[a] as number));
+  const chunks = split.chunks ?? 1;
+  if (chunks > 1 && kind === 'logsumexp') throw new RangeError('logsumexp cannot be split');
+  const chunk = Math.ceil(count / chunks);
+  const countAt = params.push(count);
+  const chunksAt = params.push(chunks);
+  const chunkAt = params.push(chunk);
+  const divisorAt = params.push(split.divisor ?? count);
+  const groups = sizeOf(kept.map((a) => x.shape[a] as number));
+  const t = arithType(x.dtype);
+  const zero = t === 'f32' ? '0.0' : t === 'i32' ? '0' : '0u';
+  const load = (off: string): string => widen(`x[${off}]`, x.dtype);
+  const loop = (inner: string): string =>
+    `  for (var r = lo; r < hi; r++) {\n${offsetsCode('r', axes.length, redDims, ['off'], [redStrides], '    ')}\n    let v = ${load('base + off')};\n${inner}\n  }`;
+  let body = `  let g = gi / prm(${chunksAt}u);
+  let lo = (gi % prm(${chunksAt}u)) * prm(${chunkAt}u);
+  let hi = min(prm(${countAt}u), lo + prm(${chunkAt}u));
+${offsetsCode('g', kept.length, keptDims, ['base'], [keptStrides])}
+`;
+  switch (kind) {
+    case 'sum':
+    case 'mean': {
+      body += `  var acc = ${zero};\n${loop('    acc = acc + v;')}\n`;
+      const result = kind === 'mean' && chunks === 1 ? `acc / f32(prm(${divisorAt}u))` : 'acc';
+      body += `  out[gi] = ${narrow(result, out.dtype)};`;
+      break;
+    }
+    case 'max': {
+      const combine = t === 'f32' ? 'vmaxf(acc, v)' : 'max(acc, v)';
+      body += `  var acc = ${zero};\n  var first = true;\n${loop(`    if (first) { acc = v; first = false; } else { acc = ${combine}; }`)}\n  out[gi] = ${narrow('acc', out.dtype)};`;
+      break;
+    }
+    case 'logsumexp': {
+      body += `  var m = -vinf();\n${loop('    m = vmaxf(m, v);')}\n`;
+      body += `  var s = 0.0;\n${loop('    s = s + exp(v - m);')}\n`;
+      body += `  out[gi] = ${narrow('select(log(s) + m, m, m == -vinf())', out.dtype)};`;
+      break;
+    }
+  }
+  const storage: StorageVar[] = [
+    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
+  ];
+  const partial = chunks > 1 ? ':partial' : '';
+  const name = `reduce_${kind}[r${x.shape.length}:a${axes.join('_')}:${x.dtype}${partial}]`;
+  return assembleKernel({ name, storage, body, threads: groups * chunks, params }, caps);
+}
+
+/** Reductions at least this long, over fewer groups than `SPLIT_MAX_GROUPS`, run in two stages. */
+export const SPLIT_MIN_COUNT = 2048;
+export const SPLIT_MAX_GROUPS = 4096;
+/** Elements per invocation in the first stage of a split reduction. */
+export const SPLIT_CHUNK = 256;
+
+/**
+ * The kernels of a reduction. A long reduction over few groups (a bias gradient summing a whole batch, say) would
+ * leave most of a device idle with one invocation per group, so it runs in two stages: `chunks` invocations per
+ * group reduce contiguous runs of `SPLIT_CHUNK` elements into partial results (f32 for floats), and a second kernel
+ * reduces the partials of each group. The partial sums also tighten the rounding bound (chunk + chunks terms deep
+ * instead of n). logsumexp always runs in one stage.
+ */
+export function reduceSteps(
+  kind: ReduceKind,
+  x: Tensor & { readonly shape: readonly number[] },
+  axes: readonly number[],
+  out: Tensor,
+  caps: DeviceCaps,
+  temp: (dtype: DType, elements: number) => BufferRef,
+): WgslKernel[] {
+  const count = sizeOf(axes.map((a) => x.shape[a] as number));
+  const groups = sizeOf(x.shape) / Math.max(1, count);
+  if (kind === 'logsumexp' || count < SPLIT_MIN_COUNT || groups > SPLIT_MAX_GROUPS)
+    return [reduceKernel(kind, x, axes, out, caps)];
+  const chunks = Math.ceil(count / SPLIT_CHUNK);
+  const partialType: DType = arithType(x.dtype) === 'f32' ? 'f32' : x.dtype;
+  const partial = { buffer: temp(partialType, groups * chunks), dtype: partialType };
+  const first = reduceKernel(kind === 'max' ? 'max' : 'sum', x, axes, partial, caps, { chunks });
+  const second = reduceKernel(kind, { ...partial, shape: [groups, chunks] }, [1], out, caps, { divisor: count });
+  return [first, second];
+}
+
+/** softmax along `axis` of `shape`: one invocation per (outer, inner) line, three passes (max, sum, write). */
+export function softmaxKernel(
+  x: Tensor,
+  shape: readonly number[],
+  axis: number,
+  out: Tensor,
+  caps: DeviceCaps,
+): WgslKernel {
+  const params = new Params();
+  const n = shape[axis] ?? 1;
+  const inner = sizeOf(shape.slice(axis + 1));
+  const lines = sizeOf(shape) / n;
+  const nAt = params.push(n);
+  const innerAt = params.push(inner);
+  const v = (i: string): string => widen(`x[base + ${i} * stride]`, x.dtype);
+  const body = `  let n = prm(${nAt}u);
+  let stride = prm(${innerAt}u);
+  let base = (gi / stride) * n * stride + gi % stride;
+  var m = -vinf();
+  for (var i = 0u; i < n; i++) { m = vmaxf(m, ${v('i')}); }
+  var s = 0.0;
+  for (var i = 0u; i < n; i++) { s = s + exp(${v('i')} - m); }
+  for (var i = 0u; i < n; i++) { out[base + i * stride] = ${narrow(`exp(${v('i')} - m) / s`, out.dtype)}; }`;
+  const storage: StorageVar[] = [
+    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
+  ];
+  return assembleKernel({ name: `softmax[${x.dtype}]`, storage, body, threads: lines, params }, caps);
+}
+
+/** layer_norm over the last axis (`d` elements per row): two-pass mean and biased variance. */
+export function layerNormKernel(
+  x: Tensor,
+  rows: number,
+  d: number,
+  eps: number,
+  out: Tensor,
+  caps: DeviceCaps,
+): WgslKernel {
+  const params = new Params();
+  const dAt = params.push(d);
+  const epsAt = params.push(f32Bits(eps));
+  const v = (i: string): string => widen(`x[base + ${i}]`, x.dtype);
+  const body = `  let d = prm(${dAt}u);
+  let base = gi * d;
+  var mean = 0.0;
+  for (var i = 0u; i < d; i++) { mean = mean + ${v('i')}; }
+  mean = mean / f32(d);
+  var variance = 0.0;
+  for (var i = 0u; i < d; i++) { let c = ${v('i')} - mean; variance = variance + c * c; }
+  variance = variance / f32(d);
+  let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));
+  for (var i = 0u; i < d; i++) { out[base + i] = ${narrow(`(${v('i')} - mean) * rstd`, out.dtype)}; }`;
+  const storage: StorageVar[] = [
+    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
+  ];
+  return assembleKernel({ name: `layer_norm[${x.dtype}]`, storage, body, threads: rows, params }, caps);
+}
+
+/**
+ * Per-example cross-entropy `logsumexp(z) - ((1 - eps) z[label] + eps/K sum z)`: one invocation per example. A label
+ * outside [0, K) gives NaN (the reference reports an error; a kernel cannot throw).
+ */
+export function crossEntropyKernel(
+  logits: Tensor,
+  labels: Tensor,
+  rows: number,
+  k: number,
+  labelSmoothing: number,
+  out: Tensor,
+  caps: DeviceCaps,
+): WgslKernel {
+  const params = new Params();
+  const kAt = params.push(k);
+  const epsAt = params.push(f32Bits(labelSmoothing));
+  const z = (i: string): string => widen(`z[base + ${i}]`, logits.dtype);
+  const label = labels.dtype === 'i32' ? 'u32(max(labels[gi], -1))' : 'labels[gi]';
+  const body = `  let k = prm(${kAt}u);
+  let eps = prmf(${epsAt}u);
+  let base = gi * k;
+  let label = ${labels.dtype === 'i32' ? `select(${label}, k, labels[gi] < 0)` : label};
+  if (label >= k) { out[gi] = ${narrow('vnan()', out.dtype)}; return; }
+  var m = -vinf();
+  for (var i = 0u; i < k; i++) { m = vmaxf(m, ${z('i')}); }
+  var s = 0.0;
+  var total = 0.0;
+  for (var i = 0u; i < k; i++) { let v = ${z('i')}; s = s + exp(v - m); total = total + v; }
+  let lse = log(s) + m;
+  out[gi] = ${narrow(`lse - ((1.0 - eps) * ${z('label')} + (eps / f32(k)) * total)`, out.dtype)};`;
+  const storage: StorageVar[] = [
+    { name: 'z', dtype: logits.dtype, buffer: logits.buffer, access: 'read' },
+    { name: 'labels', dtype: labels.dtype, buffer: labels.buffer, access: 'read' },
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
+  ];
+  return assembleKernel(
+    { name: `cross_entropy[${logits.dtype},${labels.dtype}]`, storage, body, threads: rows, params },
+    caps,
+  );
+}

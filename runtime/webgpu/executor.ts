@@ -1,0 +1,363 @@
+/**
+ * The graph executor: runs a whole IR graph (a forward graph or its gradient graph) on a `GpuDevice`.
+ *
+ * For each binding of the shape symbols (e.g. `{ B: 8 }`) the graph is lowered once (`planGraph`: every equation to
+ * WGSL kernels or a matmul of the tuned family) and prepared once: one buffer per value (reshape and stop_gradient
+ * alias their argument's buffer), scratch buffers, constant uploads, pipelines from the pipeline cache, uniform
+ * blocks and bind groups. A run then writes the inputs, records every kernel into one command encoder (one compute
+ * pass, no readback between ops), submits once, and reads back the requested outputs. Runs of one executor share
+ * its buffers: await each run before starting the next.
+ *
+ * Errors: preparing a kernel (WGSL compilation, bind groups) happens inside the device's error scopes labelled with
+ * the kernel's name and its equation and `.vitm` span. If the single submission of a run raises an error, the run is
+ * replayed one kernel per submission to find and name the kernel that fails.
+ */
+
+import type { Graph } from '../../compiler/ir/graph.js';
+import { describeOrigin, type BufferRef, type KernelPlan, type PlannedStep } from '../../compiler/codegen/kernel.js';
+import type { MatmulConfig } from '../../compiler/codegen/wgsl/matmul.js';
+import type { DeviceCaps } from '../../compiler/codegen/wgsl/ops/common.js';
+import { planGraph, type PlanOptions } from '../../compiler/codegen/wgsl/ops/plan.js';
+import { encodeValues } from '../../compiler/codegen/wgsl/ops/encode.js';
+import { byteSize, evalShape, type DType, type SymbolValues } from '../../compiler/types/shape.js';
+import type { WorkLabel } from '../errors.js';
+import { VitmRuntimeError } from '../errors.js';
+import { BufferUsage, type GpuDevice } from './device.js';
+import { configFits, prepareMatmul, type MatmulShape } from './matmul.js';
+import { getPipeline } from './pipeline-cache.js';
+import { CANDIDATE_CONFIGS } from './tuning.js';
+
+/** A host tensor: row-major elements as numbers (bool as 0/1). */
+export interface HostTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: ArrayLike<number>;
+}
+
+/** A result read back from the device (elements as float64, like the reference interpreter's tensors). */
+export interface ResultTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: Float64Array;
+}
+
+export interface ExecutorOptions {
+  /**
+   * The matmul tile for a problem: by default the first candidate of `CANDIDATE_CONFIGS` that fits the device (pass
+   * `(shape) => selectMatmulConfig(gpu, shape)` to tune by measurement).
+   */
+  readonly matmulConfig?: (shape: MatmulShape) => MatmulConfig | Promise<MatmulConfig>;
+  /** How the graph is lowered (default `planGraph`); a hook for tests and later passes (fusion, memory plan). */
+  readonly lower?: (graph: Graph, options: PlanOptions) => KernelPlan;
+}
+
+export interface RunOptions {
+  readonly symbols?: SymbolValues;
+  /** Which outputs to read back (default all). */
+  readonly outputs?: readonly string[];
+}
+
+/** A step bound to its buffers, ready to record. */
+interface BoundStep {
+  readonly label: WorkLabel;
+  encode(pass: GPUComputePassEncoder): void;
+}
+
+/** A plan with its buffers, pipelines and bind groups: prepared once per symbol binding, run many times. */
+interface Prepared {
+  readonly plan: KernelPlan;
+  readonly buffers: Map<number, GPUBuffer>;
+  readonly temps: GPUBuffer[];
+  readonly steps: BoundStep[];
+  readonly owned: Disposable[];
+}
+
+/** Something to release with the plan: a buffer, or a bound matmul's uniform block. */
+interface Disposable {
+  destroy(): void;
+}
+
+/** The WorkLabel of a step: its kernel's name and where it came from. */
+export function stepLabel(step: PlannedStep): WorkLabel {
+  return { kernel: step.name, source: describeOrigin(step.origin) };
+}
+
+export function deviceCaps(gpu: GpuDevice): DeviceCaps {
+  return {
+    maxWorkgroupsPerDimension: gpu.limit('maxComputeWorkgroupsPerDimension'),
+    shaderF16: gpu.features.has('shader-f16'),
+  };
+}
+
+function defaultMatmulConfig(gpu: GpuDevice): MatmulConfig {
+  const config = CANDIDATE_CONFIGS.find((c) => configFits(gpu, c));
+  if (!config) throw new VitmRuntimeError('VT6002', 'no matmul tile fits this device');
+  return config;
+}
+
+const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+
+/** Decodes a buffer's bytes of `dtype` into float64 numbers. */
+export function decodeValues(bytes: ArrayBuffer, dtype: DType, elements: number): Float64Array {
+  switch (dtype) {
+    case 'f32':
+      return Float64Array.from(new Float32Array(bytes, 0, elements));
+    case 'i32':
+      return Float64Array.from(new Int32Array(bytes, 0, elements));
+    case 'u32':
+    case 'bool':
+      return Float64Array.from(new Uint32Array(bytes, 0, elements));
+    case 'f16': {
+      const view = new DataView(bytes);
+      return Float64Array.from({ length: elements }, (_, i) => halfToNumber(view.getUint16(i * 2, true)));
+    }
+  }
+}
+
+function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+export class GraphExecutor {
+  private readonly prepared = new Map<string, Promise<Prepared>>();
+
+  constructor(
+    readonly gpu: GpuDevice,
+    readonly graph: Graph,
+    private readonly options: ExecutorOptions = {},
+  ) {}
+
+  /** The kernel plan for a binding of the symbols (lowered once, cached with its buffers). */
+  async plan(symbols: SymbolValues = {}): Promise<KernelPlan> {
+    return (await this.prepare(symbols)).plan;
+  }
+
+  /** Runs the graph on `inputs` (by input name) and returns the requested outputs. */
+  async run(
+    inputs: Readonly<Record<string, HostTensor>>,
+    options: RunOptions = {},
+  ): Promise<Record<string, ResultTensor>> {
+    const symbols = options.symbols ?? {};
+    const prepared = await this.prepare(symbols);
+    const device = this.gpu.device;
+    for (const input of this.graph.inputs) {
+      const t = inputs[input.name];
+      if (t === undefined) throw new RangeError(`no value for input '${input.name}'`);
+      const shape = evalShape(input.value.type.shape, symbols);
+      if (
+        t.dtype !== input.value.type.dtype ||
+        t.shape.length !== shape.length ||
+        t.shape.some((d, i) => d !== shape[i])
+      )
+        throw new RangeError(
+          `input '${input.name}' is ${t.dtype}[${t.shape.join(', ')}] but the graph expects ${input.value.type.dtype}[${shape.join(', ')}]`,
+        );
+      const buffer = prepared.buffers.get(input.value.id);
+      if (!buffer) throw new RangeError(`input '${input.name}' has no buffer`);
+      const bytes = encodeValues(Array.from(t.data), t.dtype);
+      const padded = bytes.byteLength % 4 === 0 ? bytes : new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      if (padded !== bytes) padded.set(bytes);
+      if (padded.byteLength > 0)
+        device.queue.writeBuffer(buffer, 0, padded.buffer, padded.byteOffset, padded.byteLength);
+    }
+    try {
+      await this.gpu.scoped({ kernel: 'graph', source: `${prepared.steps.length} kernels` }, (d) => {
+        const encoder = d.createCommandEncoder({ label: 'vitm:graph' });
+        const pass = encoder.beginComputePass({ label: 'vitm:graph' });
+        for (const step of prepared.steps) step.encode(pass);
+        pass.end();
+        d.queue.submit([encoder.finish()]);
+      });
+    } catch (error) {
+      await this.localise(prepared);
+      throw error;
+    }
+    const wanted = options.outputs ?? this.graph.outputs.map((o) => o.name);
+    const result: Record<string, ResultTensor> = {};
+    for (const name of wanted) {
+      const output = this.graph.outputs.find((o) => o.name === name);
+      if (!output) throw new RangeError(`the graph has no output named '${name}'`);
+      const id = prepared.plan.aliases.get(output.value.id) ?? output.value.id;
+      const buffer = prepared.buffers.get(id);
+      const spec = prepared.plan.values.get(id);
+      if (!buffer || !spec) throw new RangeError(`output '${name}' has no buffer`);
+      const bytes = await this.gpu.read(buffer, Math.max(4, spec.elements * byteSize(spec.dtype)));
+      result[name] = {
+        dtype: output.value.type.dtype,
+        shape: evalShape(output.value.type.shape, symbols),
+        data: decodeValues(bytes, spec.dtype, spec.elements),
+      };
+    }
+    return result;
+  }
+
+  /** Releases every buffer this executor allocated. */
+  dispose(): void {
+    for (const p of this.prepared.values())
+      void p.then(
+        (prepared) => {
+          prepared.owned.forEach((b) => {
+            b.destroy();
+          });
+        },
+        () => undefined,
+      );
+    this.prepared.clear();
+  }
+
+  /** Submits the steps one by one inside error scopes, so the failing kernel is named; throws its error. */
+  private async localise(prepared: Prepared): Promise<void> {
+    for (const step of prepared.steps) {
+      await this.gpu.scoped(step.label, (d) => {
+        const encoder = d.createCommandEncoder({ label: step.label.kernel });
+        const pass = encoder.beginComputePass({ label: step.label.kernel });
+        step.encode(pass);
+        pass.end();
+        d.queue.submit([encoder.finish()]);
+      });
+    }
+  }
+
+  private prepare(symbols: SymbolValues): Promise<Prepared> {
+    const key = JSON.stringify(Object.entries(symbols).sort(([a], [b]) => (a < b ? -1 : 1)));
+    let p = this.prepared.get(key);
+    if (!p) {
+      p = this.build(symbols);
+      this.prepared.set(key, p);
+      p.catch(() => this.prepared.delete(key));
+    }
+    return p;
+  }
+
+  private async build(symbols: SymbolValues): Promise<Prepared> {
+    const gpu = this.gpu;
+    const lower = this.options.lower ?? planGraph;
+    const plan = lower(this.graph, { symbols, caps: deviceCaps(gpu) });
+    const owned: Disposable[] = [];
+    const alloc = (label: string, dtype: DType, elements: number): GPUBuffer => {
+      const bytes = elements * byteSize(dtype);
+      const max = Math.min(gpu.limit('maxStorageBufferBindingSize'), gpu.limit('maxBufferSize'));
+      if (bytes > max)
+        throw new VitmRuntimeError(
+          'VT6005',
+          `the tensor ${label} needs ${bytes} bytes, more than one buffer binding holds on this device (${max})`,
+          'use a smaller batch or model',
+        );
+      const buffer = gpu.createBuffer(label, bytes, STORAGE_USAGE);
+      owned.push(buffer);
+      return buffer;
+    };
+    try {
+      const buffers = new Map<number, GPUBuffer>();
+      for (const [id, spec] of plan.values) buffers.set(id, alloc(spec.label, spec.dtype, spec.elements));
+      const temps = plan.temps.map((spec) => alloc(spec.label, spec.dtype, spec.elements));
+      const resolve = (ref: BufferRef): GPUBuffer => {
+        const b = ref.kind === 'value' ? buffers.get(plan.aliases.get(ref.id) ?? ref.id) : temps[ref.index];
+        if (!b) throw new RangeError(`no buffer for ${ref.kind} ${ref.kind === 'value' ? ref.id : ref.index}`);
+        return b;
+      };
+      // Compile every distinct kernel concurrently (the cache shares one compilation per WGSL text), then bind.
+      await Promise.all(
+        plan.steps.flatMap((s) => (s.kind === 'wgsl' ? [getPipeline(gpu, stepLabel(s), s.wgsl, s.entryPoint)] : [])),
+      );
+      const steps: BoundStep[] = [];
+      for (const step of plan.steps) {
+        const bound = await this.bindStep(step, resolve, owned);
+        if (bound) steps.push(bound);
+      }
+      return { plan, buffers, temps, steps, owned };
+    } catch (error) {
+      owned.forEach((b) => {
+        b.destroy();
+      });
+      throw error;
+    }
+  }
+
+  private async bindStep(
+    step: PlannedStep,
+    resolve: (ref: BufferRef) => GPUBuffer,
+    owned: Disposable[],
+  ): Promise<BoundStep | undefined> {
+    const gpu = this.gpu;
+    const label = stepLabel(step);
+    switch (step.kind) {
+      case 'upload': {
+        const target = resolve(step.target);
+        await gpu.scoped(label, (d) => {
+          const padded = new Uint8Array(Math.ceil(step.bytes.byteLength / 4) * 4);
+          padded.set(step.bytes);
+          if (padded.byteLength > 0) d.queue.writeBuffer(target, 0, padded.buffer, 0, padded.byteLength);
+        });
+        return undefined;
+      }
+      case 'wgsl': {
+        const pipeline = await getPipeline(gpu, label, step.wgsl, step.entryPoint);
+        const uniform = gpu.upload(`${step.name}:params`, Uint32Array.from(step.params), BufferUsage.UNIFORM);
+        owned.push(uniform);
+        const buffers = step.bindings.map((b) => resolve(b.buffer));
+        const bindGroup = await gpu.scoped(label, (d) =>
+          d.createBindGroup({
+            label: step.name,
+            layout: pipeline.getBindGroupLayout(0),
+            entries: [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
+          }),
+        );
+        const [x, y, z] = step.grid;
+        return {
+          label,
+          encode(pass) {
+            pass.setPipeline(pipeline);
+            pass.setBindGroup(0, bindGroup);
+            pass.dispatchWorkgroups(x, y, z);
+          },
+        };
+      }
+      case 'matmul': {
+        const shape: MatmulShape = step.problem;
+        const config = await (this.options.matmulConfig?.(shape) ?? defaultMatmulConfig(gpu));
+        const prepared = await prepareMatmul(gpu, shape, config).catch((error: unknown) => {
+          if (error instanceof VitmRuntimeError) throw error;
+          throw new VitmRuntimeError(
+            'VT6004',
+            `${String(error)} in kernel '${label.kernel}' (from ${label.source ?? ''})`,
+          );
+        });
+        const bound = await gpu.scoped(label, () =>
+          prepared.bind({ a: resolve(step.a), b: resolve(step.b), c: resolve(step.c) }),
+        );
+        owned.push({
+          destroy: () => {
+            bound.dispose();
+          },
+        });
+        return {
+          label: { ...label, kernel: prepared.label.kernel },
+          encode: (pass) => {
+            bound.encode(pass);
+          },
+        };
+      }
+    }
+  }
+}
+
+/** One-off convenience: lowers, prepares and runs `graph` once, then releases its buffers. */
+export async function runGraphOnGpu(
+  gpu: GpuDevice,
+  graph: Graph,
+  inputs: Readonly<Record<string, HostTensor>>,
+  options: RunOptions & ExecutorOptions = {},
+): Promise<Record<string, ResultTensor>> {
+  const executor = new GraphExecutor(gpu, graph, options);
+  try {
+    return await executor.run(inputs, options);
+  } finally {
+    executor.dispose();
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Elementwise fusion: fast-check draws random elementwise graphs (unary and binary ops over inputs of broadcasting
+ * shapes, values shared between several consumers, an intermediate also returned as an output), which run on the
+ * GPU fused and unfused; both must equal the float64 reference.
+ *
+ * Tolerance, by first-order error analysis: every op adds at most 8 ulp (2^-21 relative) of its result, and each
+ * following op scales earlier errors by at most the largest magnitude S of any intermediate (the derivatives of
+ * add/sub/max/min/where are <= 1, of mul <= S, of the bounded unary ops <= 1.2), so after k ops the error is below
+ * k 2^-21 S^k' with k' the number of multiplications on the path. With S <= 2 (inputs in [-2, 2]) and at most 8 ops
+ * we use the simpler |err| <= k 2^-21 (1 + M) 4^k_mul, M the largest reference intermediate.
+ */
+
+import fc from 'fast-check';
+import { afterAll, describe, expect, it, type TestContext } from 'vitest';
+import { GraphBuilder } from '../../compiler/ir/builder.js';
+import type { Value } from '../../compiler/ir/graph.js';
+import { planGraph } from '../../compiler/codegen/wgsl/ops/plan.js';
+import { evaluate } from '../../runtime/reference/interpret.js';
+import { makeTensor, type RefTensor } from '../../runtime/reference/tensor.js';
+import type { GpuDevice } from '../../runtime/webgpu/device.js';
+import { deviceCaps, runGraphOnGpu } from '../../runtime/webgpu/executor.js';
+import { arbBroadcastShapes, arbTensorOf } from '../ops/row.js';
+import { openTestDevice } from '../support/gpu.js';
+
+const UNARY = ['neg', 'abs', 'tanh', 'sigmoid', 'relu', 'gelu'] as const;
+const BINARY = ['add', 'sub', 'mul', 'maximum', 'minimum', 'select'] as const;
+
+interface Step {
+  readonly op: (typeof UNARY)[number] | (typeof BINARY)[number];
+  readonly a: number;
+  readonly b: number;
+}
+
+const arbCase = arbBroadcastShapes(3).chain((shapes) =>
+  fc.record({
+    shapes: fc.constant(shapes),
+    data: fc.tuple(...shapes.map((s) => arbTensorOf(s))),
+    steps: fc.array(
+      fc.record({
+        op: fc.constantFrom(...UNARY, ...BINARY),
+        a: fc.nat(),
+        b: fc.nat(),
+      }),
+      { minLength: 2, maxLength: 8 },
+    ),
+    mid: fc.nat(),
+  }),
+);
+
+function build(shapes: readonly number[][], steps: readonly Step[], mid: number) {
+  const b = new GraphBuilder();
+  const pool: Value[] = shapes.map((s, i) => b.data(`x${i}`, s));
+  let muls = 0;
+  for (const step of steps) {
+    const x = pool[step.a % pool.length] as Value;
+    const y = pool[step.b % pool.length] as Value;
+    switch (step.op) {
+      case 'neg':
+        pool.push(b.neg(x));
+        break;
+      case 'abs':
+        pool.push(b.abs(x));
+        break;
+      case 'tanh':
+        pool.push(b.tanh(x));
+        break;
+      case 'sigmoid':
+        pool.push(b.sigmoid(x));
+        break;
+      case 'relu':
+        pool.push(b.relu(x));
+        break;
+      case 'gelu':
+        pool.push(b.gelu(x));
+        break;
+      case 'add':
+        pool.push(b.add(x, y));
+        break;
+      case 'sub':
+        pool.push(b.sub(x, y));
+        break;
+      case 'mul':
+        muls++;
+        pool.push(b.mul(x, y));
+        break;
+      case 'maximum':
+        pool.push(b.maximum(x, y));
+        break;
+      case 'minimum':
+        pool.push(b.minimum(x, y));
+        break;
+      case 'select':
+        pool.push(b.where(b.greater(x, y), x, b.mul(y, 0.5)));
+        break;
+    }
+  }
+  const out = pool[pool.length - 1] as Value;
+  const middle = pool[shapes.length + (mid % steps.length)] as Value;
+  return { graph: b.build({ y: out, mid: middle }), muls };
+}
+
+let devicePromise: Promise<GpuDevice> | undefined;
+afterAll(async () => {
+  if (devicePromise) (await devicePromise.catch(() => undefined))?.dispose();
+});
+
+describe('elementwise fusion on the GPU', () => {
+  it(
+    'gives random fused elementwise graphs equal to the reference (and to the unfused kernels)',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const cases = fc.sample(arbCase, { numRuns: Number(process.env.VITM_GPU_FUSE_RUNS ?? 12), seed: 0xf05e });
+      let fusedSomething = false;
+      for (const c of cases) {
+        const { graph, muls } = build(c.shapes, c.steps, c.mid);
+        const inputs: Record<string, RefTensor> = {};
+        c.shapes.forEach((s, i) => {
+          inputs[`x${i}`] = makeTensor('f32', s, (c.data[i] ?? []).map(Math.fround));
+        });
+        const caps = deviceCaps(gpu);
+        const fusedPlan = planGraph(graph, { caps });
+        const plainPlan = planGraph(graph, { caps, fuse: false });
+        if (fusedPlan.steps.length < plainPlan.steps.length) fusedSomething = true;
+        expect(fusedPlan.steps.length).toBeLessThanOrEqual(plainPlan.steps.length);
+        const ref = evaluate(graph, inputs);
+        // The largest intermediate of the reference, for the tolerance.
+        const all = evaluate(
+          { ...graph, outputs: graph.equations.map((eq, i) => ({ name: `v${i}`, value: eq.out })) },
+          inputs,
+        );
+        const m = Math.max(1, ...Object.values(all).flatMap((t) => Array.from(t.data, Math.abs)));
+        const tol = graph.equations.length * 2 ** -21 * (1 + m) * 4 ** muls;
+        for (const fuse of [true, false]) {
+          const got = await runGraphOnGpu(gpu, graph, inputs, { lower: (g, o) => planGraph(g, { ...o, fuse }) });
+          for (const name of ['y', 'mid']) {
+            const want = (ref[name] as RefTensor).data;
+            const data = got[name]?.data ?? new Float64Array();
+            expect(data.length).toBe(want.length);
+            data.forEach((v, i) => {
+              expect(Math.abs(v - (want[i] as number)), `${name}[${i}] fuse=${String(fuse)}`).toBeLessThanOrEqual(tol);
+            });
+          }
+        }
+      }
+      expect(fusedSomething).toBe(true);
+    },
+  );
+
+  it('inlines non-finite and out-of-range constants', { timeout: 120_000 }, async (ctx: TestContext) => {
+    devicePromise ??= openTestDevice(ctx);
+    const gpu = await devicePromise;
+    const b = new GraphBuilder();
+    const x = b.data('x', [3]);
+    const graph = b.build({
+      big: b.minimum(x, 1e39),
+      inf: b.maximum(x, -Infinity),
+      nan: b.add(x, NaN),
+    });
+    const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+    expect(plan.steps.every((s) => s.name.startsWith('fused_full_'))).toBe(true);
+    const got = await runGraphOnGpu(gpu, graph, { x: { dtype: 'f32', shape: [3], data: [1, -2, 3] } });
+    expect(Array.from(got.big?.data ?? [])).toEqual([1, -2, 3]);
+    expect(Array.from(got.inf?.data ?? [])).toEqual([1, -2, 3]);
+    expect(Array.from(got.nan?.data ?? []).every(Number.isNaN)).toBe(true);
+  });
+
+  it('fuses a chain into one kernel and keeps a shared value materialised', () => {
+    const b = new GraphBuilder();
+    const x = b.data('x', [4, 3]);
+    const bias = b.data('bias', [3]);
+    const shared = b.tanh(b.add(x, bias));
+    const y = b.mul(b.sigmoid(shared), b.add(shared, 1));
+    const graph = b.build({ y });
+    const plan = planGraph(graph, { caps: { maxWorkgroupsPerDimension: 65535, shaderF16: false } });
+    // tanh(add) is one kernel (its result is used twice, so it is stored); sigmoid, full, add and mul another.
+    expect(plan.steps.map((s) => s.name)).toEqual([
+      'fused_add_tanh[r2:cb:f32,f32->f32]',
+      'fused_sigmoid_full_add_mul[r2:c:f32->f32]',
+    ]);
+    expect(plan.values.has(shared.id)).toBe(true);
+  });
+});
