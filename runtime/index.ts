@@ -19,3 +19,14 @@ export * as data from './data/index.js';
 export * as checkpoint from './checkpoint/index.js';
 /** Metrics logs and loss/accuracy curves (SVG, PNG). */
 export * as metrics from './metrics/index.js';
+/** Running IR graphs on the device: kernels planned per symbol binding, one command encoder per run. */
+export {
+  GraphExecutor,
+  runGraphOnGpu,
+  type ExecutorOptions,
+  type HostTensor,
+  type ResultTensor,
+  type RunOptions,
+} from './webgpu/executor.js';
+export { matmulOnHost, matmulShape, runMatmul, type MatmulShape } from './webgpu/matmul.js';
+export { selectMatmulConfig, TuningCache, defaultTuningCache } from './webgpu/tuning.js';
