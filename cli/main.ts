@@ -65,6 +65,7 @@ async function main(argv: readonly string[]): Promise<number> {
           directions: { type: 'string' },
           seed: { type: 'string' },
           rtol: { type: 'string' },
+          backend: { type: 'string' },
         },
       });
       const [file, ...extra] = positionals;
@@ -79,9 +80,14 @@ async function main(argv: readonly string[]): Promise<number> {
       };
       const seed = values.seed === undefined ? 0 : Number(values.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed takes a non-negative integer');
-      const { gradcheckCommand, GradcheckUsageError } = await import('./gradcheck.js');
+      const { gradcheckCommand, GradcheckUsageError, GRADCHECK_BACKENDS } = await import('./gradcheck.js');
+      const backend = GRADCHECK_BACKENDS.find((b) => b === (values.backend ?? 'reference'));
+      if (backend === undefined) {
+        throw new UsageError(`--backend takes ${GRADCHECK_BACKENDS.join(' or ')}, got '${values.backend ?? ''}'`);
+      }
       try {
-        return gradcheckCommand(file, {
+        return await gradcheckCommand(file, {
+          backend,
           ...(values.model === undefined ? {} : { model: values.model }),
           ...optional('batch', positive('batch', values.batch, true)),
           ...optional('directions', positive('directions', values.directions, true)),
