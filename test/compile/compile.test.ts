@@ -4,11 +4,12 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { graphFlops } from '../../cli/compile.js';
 import { GraphBuilder } from '../../compiler/ir/builder.js';
-import { JS_STACK_FRAME, runCli } from '../support/cli.js';
+import { CLI, JS_STACK_FRAME, runCli } from '../support/cli.js';
 import { goldenText, goldenWgsl, wgslFiles } from './golden.js';
 
 const SMALL = 'test/lower/fixtures/small_vit.vitm';
@@ -72,6 +73,20 @@ describe('vitm compile', () => {
     expect(ir.status).toBe(0);
     expect(readdirSync(irOnly)).toEqual(['training.ir']);
     expect(ir.stdout).toMatch(/wrote 1 file:\n {2}training\.ir\n$/);
+  });
+
+  it('writes into runs/compile/<model> under the working folder by default', () => {
+    const cwd = tempDir();
+    const fixture = resolve(SMALL);
+    const result = spawnSync(process.execPath, [CLI, 'compile', fixture, '--model', 'SmallAttnOnly', '--emit', 'ir'], {
+      cwd,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^compile SmallAttnOnly \(batch 1\) -> runs\/compile\/SmallAttnOnly\n/);
+    expect(result.stdout).toContain('  parameters  1,555 total, 603 trainable\n');
+    expect(readdirSync(join(cwd, 'runs', 'compile', 'SmallAttnOnly'))).toEqual(['forward.ir']);
   });
 
   it('plans the kernels at the batch given', () => {
