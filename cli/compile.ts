@@ -23,7 +23,7 @@ import {
   workgroupStorageBytes,
 } from '../compiler/codegen/wgsl/matmul.js';
 import type { DeviceCaps } from '../compiler/codegen/wgsl/ops/common.js';
-import { planGraph } from '../compiler/codegen/wgsl/ops/plan.js';
+import { LoweringError, planGraph } from '../compiler/codegen/wgsl/ops/plan.js';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { FrontendHost } from '../compiler/frontend.js';
 import type { Equation, Graph } from '../compiler/ir/graph.js';
@@ -299,16 +299,25 @@ export function compileCommand(file: string, options: CompileCliOptions = {}): n
   const emit = options.emit ?? EMIT_STAGES;
   const batch = options.batch ?? 1;
   const dir = options.out ?? join('runs', 'compile', model.name);
-  const compiled = compileModel(model);
+  const compiled = compileModel(model, { verify: Boolean(process.env.VITM_DEBUG) });
   const symbols: Record<string, number> = {};
   for (const graph of [compiled.forward, compiled.training]) {
     for (const input of graph.inputs)
       for (const d of input.value.type.shape) for (const s of d.syms) symbols[s] = batch;
   }
-  const plans = {
-    forward: planGraph(compiled.forward, { symbols, caps: WEBGPU_DEFAULT_CAPS }),
-    training: planGraph(compiled.training, { symbols, caps: WEBGPU_DEFAULT_CAPS }),
-  };
+  let plans: { readonly forward: KernelPlan; readonly training: KernelPlan };
+  try {
+    plans = {
+      forward: planGraph(compiled.forward, { symbols, caps: WEBGPU_DEFAULT_CAPS }),
+      training: planGraph(compiled.training, { symbols, caps: WEBGPU_DEFAULT_CAPS }),
+    };
+  } catch (error) {
+    // An equation the WGSL lowering cannot express at WebGPU's default limits (f16 without shader-f16, say).
+    if (!(error instanceof LoweringError)) throw error;
+    const span = spanText(error.equation.span, result.files);
+    process.stderr.write(`error: cannot lower model ${model.name} to WGSL: ${error.message} (at ${span})\n`);
+    return 1;
+  }
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   if (emit.includes('ir')) {
