@@ -13,7 +13,11 @@ commands:
   check FILE         check a .vitm file: coded errors, or per model its parameter counts and a module table
                      (--depth N: how deep the table goes, default 1)
   gradcheck FILE     check every trainable parameter's gradient against finite differences (float64 reference)
-                     (--model NAME, --batch N (default 1), --directions N (default 1), --seed N, --rtol X (1e-6))
+                     (--model NAME, --batch N (default 1), --directions N (default 1), --seed N, --rtol X (1e-6),
+                     --backend reference|webgpu: webgpu compares the GPU's gradients with the float64 reference)
+  compile FILE       compile a model and write its stages: forward.ir, training.ir (gradients), WGSL kernels
+                     (--model NAME, -o DIR (default runs/compile/MODEL), --emit ir,grad,wgsl (default all),
+                     --batch N (default 1): the batch the kernels are planned for)
   doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
   help               this text
   version            the vitm version
@@ -61,6 +65,7 @@ async function main(argv: readonly string[]): Promise<number> {
           directions: { type: 'string' },
           seed: { type: 'string' },
           rtol: { type: 'string' },
+          backend: { type: 'string' },
         },
       });
       const [file, ...extra] = positionals;
@@ -75,9 +80,14 @@ async function main(argv: readonly string[]): Promise<number> {
       };
       const seed = values.seed === undefined ? 0 : Number(values.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed takes a non-negative integer');
-      const { gradcheckCommand, GradcheckUsageError } = await import('./gradcheck.js');
+      const { gradcheckCommand, GradcheckUsageError, GRADCHECK_BACKENDS } = await import('./gradcheck.js');
+      const backend = GRADCHECK_BACKENDS.find((b) => b === (values.backend ?? 'reference'));
+      if (backend === undefined) {
+        throw new UsageError(`--backend takes ${GRADCHECK_BACKENDS.join(' or ')}, got '${values.backend ?? ''}'`);
+      }
       try {
-        return gradcheckCommand(file, {
+        return await gradcheckCommand(file, {
+          backend,
           ...(values.model === undefined ? {} : { model: values.model }),
           ...optional('batch', positive('batch', values.batch, true)),
           ...optional('directions', positive('directions', values.directions, true)),
@@ -86,6 +96,36 @@ async function main(argv: readonly string[]): Promise<number> {
         });
       } catch (error) {
         if (error instanceof GradcheckUsageError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
+    case 'compile': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          model: { type: 'string' },
+          out: { type: 'string', short: 'o' },
+          emit: { type: 'string' },
+          batch: { type: 'string' },
+        },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('compile takes exactly one FILE');
+      const batch = values.batch === undefined ? undefined : Number(values.batch);
+      if (batch !== undefined && !(Number.isInteger(batch) && batch > 0)) {
+        throw new UsageError(`--batch takes a positive integer, got '${values.batch ?? ''}'`);
+      }
+      const { compileCommand, CompileUsageError, parseEmit } = await import('./compile.js');
+      try {
+        return compileCommand(file, {
+          ...optional('model', values.model),
+          ...optional('out', values.out),
+          ...optional('emit', values.emit === undefined ? undefined : parseEmit(values.emit)),
+          ...optional('batch', batch),
+        });
+      } catch (error) {
+        if (error instanceof CompileUsageError) throw new UsageError(error.message);
         throw error;
       }
     }
