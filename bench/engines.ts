@@ -81,6 +81,10 @@ export async function openTf(): Promise<TfSession> {
   const gpu = dawn.create([]);
   Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
   const tf = await import('@tensorflow/tfjs-core');
+  // tfjs-core's Node entry registers no gradients (the union package @tensorflow/tfjs does that); its own module
+  // registers them all, into the registry that every copy of tfjs-core shares through the global namespace. The
+  // relative path makes the bench's bundler include it (package imports stay external).
+  await import('../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js');
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
   await tf.ready();
