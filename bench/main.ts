@@ -17,12 +17,22 @@
  * A case is one entry of `CASES`. The ViT cases (`vit.ts`) time the tiny ViT of `vit_tiny_bench.vitm` at batch 64:
  * forward, and a training step (forward, backward, SGD); their unit is images/s.
  */
+import { loadavg } from 'node:os';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import type { GpuDevice } from '../runtime/webgpu/device.js';
 import { CANDIDATE_CONFIGS } from '../runtime/webgpu/tuning.js';
 import { openTf, tfMatmul, vitmMatmul, type Engine, type TfSession } from './engines.js';
 import { sweep } from './sweep.js';
-import { loadTinyVit, tfVitForward, tfVitTrain, VIT_BATCH, vitmVitForward, vitmVitTrain, type TinyVit } from './vit.js';
+import {
+  checkVitAgreement,
+  loadTinyVit,
+  tfVitForward,
+  tfVitTrain,
+  VIT_BATCH,
+  vitmVitForward,
+  vitmVitTrain,
+  type TinyVit,
+} from './vit.js';
 
 interface Options {
   readonly json: boolean;
@@ -147,7 +157,7 @@ async function measure(c: BenchCase, ctx: Context, options: Options, log: (line:
   }
 }
 
-function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undefined }[]): string {
+function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undefined }[], load: string): string {
   const lines = [
     `adapter: ${adapter}`,
     '',
@@ -165,7 +175,11 @@ function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undef
       `${c.label.padEnd(34)} ${c.unit.padEnd(9)} ${r.vitm.toFixed(2).padStart(9)} ${r.tfjs.toFixed(2).padStart(9)} ${(r.vitm / r.tfjs).toFixed(2).padStart(8)}x  ${spread.padEnd(16)}  ${r.detail}`,
     );
   }
-  lines.push('', 'medians of the timed rounds after warm-up; spread = slowest/fastest round (machine noise)');
+  lines.push(
+    '',
+    'medians of the timed rounds after warm-up; spread = slowest/fastest round (machine noise)',
+    `load average (1, 5, 15 min) before / after: ${load}`,
+  );
   return lines.join('\n');
 }
 
@@ -181,6 +195,11 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     console.error(line);
   };
+  const loadAverage = (): string =>
+    loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
+  const loadBefore = loadAverage();
   const gpu = await openNodeDevice();
   try {
     const adapter = `${gpu.adapter.vendor}/${gpu.adapter.architecture} (${gpu.adapter.description})`;
@@ -192,8 +211,13 @@ async function main(): Promise<void> {
     const ctx: Context = { gpu, tf };
     const rows: { c: BenchCase; r: Result | undefined }[] = [];
     try {
+      let agreement: string | undefined;
       for (const c of CASES) {
         if (options.only !== undefined && !c.group.startsWith(options.only)) continue;
+        if (c.group !== 'matmul' && agreement === undefined) {
+          agreement = await checkVitAgreement(gpu, tf, vit());
+          log(`tiny ViT: ${agreement}`);
+        }
         log(`${c.label}...`);
         rows.push({ c, r: c.unavailable ? undefined : await measure(c, ctx, options, log) });
       }
@@ -207,7 +231,7 @@ async function main(): Promise<void> {
       else json[c.group] = value;
     }
     if (!options.json) {
-      out(`${table(adapter, rows)}\n\n`);
+      out(`${table(adapter, rows, `${loadBefore} / ${loadAverage()}`)}\n\n`);
     }
     out(`${JSON.stringify(json)}\n`);
   } finally {

@@ -139,7 +139,9 @@ export function vitmVitForward(gpu: GpuDevice, vit: TinyVit): Engine {
  * (gradients read back, `p -= lr * g` on the float32 weights the next step uploads). Every step reads back, because
  * the update needs the gradients.
  */
-export function vitmVitTrain(gpu: GpuDevice, vit: TinyVit): Engine {
+export function vitmVitTrain(gpu: GpuDevice, shared: TinyVit): Engine {
+  // The steps update the weights in place: train a copy, so the shared initial weights stay as they are.
+  const vit: TinyVit = { ...shared, params: shared.params.map((p) => ({ ...p, values: p.values.slice() })) };
   const graph = vit.compiled.training;
   const executor = tunedExecutor(gpu, graph);
   const inputs = hostInputs(vit, true);
@@ -362,4 +364,57 @@ export function tfVitTrain(session: TfSession, vit: TinyVit): Engine {
       net.dispose();
     },
   };
+}
+
+/** The largest |a - b| over the elements, relative to the largest |b|. */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+    scale = Math.max(scale, Math.abs(b[i] as number));
+  }
+  return diff / Math.max(scale, 1e-30);
+}
+
+/**
+ * Checks that the two engines compute the same network: one training-graph run of vitm against `tf.variableGrads` of
+ * the TensorFlow.js loss, at the shared initial weights. Compares the logits, the loss and every gradient (float32 on
+ * both sides, different summation orders: agreement to ~1e-3 relative is expected); throws beyond `tolerance`.
+ * Returns a one-line summary.
+ */
+export async function checkVitAgreement(
+  gpu: GpuDevice,
+  session: TfSession,
+  vit: TinyVit,
+  tolerance = 1e-2,
+): Promise<string> {
+  const { tf } = session;
+  const executor = tunedExecutor(gpu, vit.compiled.training);
+  const net = buildTfVit(session, vit);
+  try {
+    const ours = await executor.run(hostInputs(vit, true), { symbols: { B: VIT_BATCH } });
+    const { value, grads } = tf.variableGrads(() => net.loss() as ReturnType<Tf['scalar']>, net.variables);
+    const logits = tf.tidy(() => net.logits());
+    const errors: [string, number][] = [
+      ['loss', relativeError(ours.loss?.data ?? [], await value.data())],
+      ['logits', relativeError(ours.logits?.data ?? [], await logits.data())],
+    ];
+    for (const p of vit.params) {
+      const g = grads[p.name];
+      errors.push([`grad:${p.name}`, g ? relativeError(ours[`grad:${p.name}`]?.data ?? [], await g.data()) : Infinity]);
+    }
+    value.dispose();
+    logits.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+    const worst = errors.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const loss = ours.loss?.data[0] ?? NaN;
+    if (!(worst[1] <= tolerance))
+      throw new Error(`vitm and TensorFlow.js disagree on the tiny ViT: ${worst[0]} off by ${worst[1]} (relative)`);
+    return `same network: loss ${loss.toFixed(4)}, worst relative difference ${worst[1].toExponential(1)} (${worst[0]}) over logits, loss and ${vit.params.length} gradients`;
+  } finally {
+    executor.dispose();
+    net.dispose();
+  }
 }
