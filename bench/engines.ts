@@ -4,7 +4,8 @@
  *
  * Every engine exposes the same contract, so the harness can interleave them: `once()` runs one iteration and waits
  * for its result (warm-up; it also sizes the batches), `batch(n)` runs n iterations back to back and waits for the
- * last result with a readback, returning the wall time. Both engines therefore pay exactly one readback per batch.
+ * last result with a readback, returning the wall time. Both engines therefore pay exactly one readback per batch,
+ * except vitm's ViT training step, which reads its gradients back every step (see `vit.ts`).
  */
 import type { MatmulConfig } from '../compiler/codegen/wgsl/matmul.js';
 import { BufferUsage, type GpuDevice } from '../runtime/webgpu/device.js';

@@ -9,7 +9,8 @@
  * A training step runs the training graph (loss and every parameter's gradient), reads back the loss and all the
  * gradients, and applies `p -= lr * g` on the host, to the float32 copies of the weights that the next step uploads.
  * The executor keeps its buffers to itself and there is no optimizer kernel yet, so this round trip (upload of all
- * weights, one readback per gradient, the host update) is part of every measured vitm step.
+ * weights, one readback per gradient, the host update) is part of every measured vitm step. On lavapipe it is small
+ * next to the kernels themselves: encoding the inputs takes ~25 ms and the host update under 1 ms of a ~2 s step.
  *
  * TensorFlow.js: the same network written with tfjs-core ops (no layers API): patch embedding as a stride-4
  * convolution, class token, position embedding, pre-norm blocks with exact (erf) GELU, multi-head attention, final
