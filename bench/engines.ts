@@ -4,7 +4,8 @@
  *
  * Every engine exposes the same contract, so the harness can interleave them: `once()` runs one iteration and waits
  * for its result (warm-up; it also sizes the batches), `batch(n)` runs n iterations back to back and waits for the
- * last result with a readback, returning the wall time. Both engines therefore pay exactly one readback per batch.
+ * last result with a readback, returning the wall time. Both engines therefore pay exactly one readback per batch,
+ * except vitm's ViT training step, which reads its gradients back every step (see `vit.ts`).
  */
 import type { MatmulConfig } from '../compiler/codegen/wgsl/matmul.js';
 import { BufferUsage, type GpuDevice } from '../runtime/webgpu/device.js';
@@ -81,6 +82,10 @@ export async function openTf(): Promise<TfSession> {
   const gpu = dawn.create([]);
   Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
   const tf = await import('@tensorflow/tfjs-core');
+  // tfjs-core's Node entry registers no gradients (the union package @tensorflow/tfjs does that); its own module
+  // registers them all, into the registry that every copy of tfjs-core shares through the global namespace. The
+  // relative path makes the bench's bundler include it (package imports stay external).
+  await import('../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js');
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('TensorFlow.js could not start its WebGPU backend');
   await tf.ready();

@@ -4,6 +4,7 @@
  *   npm run bench                  table, then the JSON object
  *   npm run bench -- --json        only the JSON object on stdout (everything else goes to stderr)
  *   npm run bench -- --rounds 7    timed rounds per engine and case (default 5)
+ *   npm run bench -- --only vit    only the cases whose JSON key starts with `vit` (or `matmul`, ...)
  *   npm run bench -- --sweep       GFLOP/s of every candidate matmul tile at 256/512/1024 instead
  *
  * Method: per case, both engines are warmed up (pipelines compiled, tuner run), then timed in interleaved rounds
@@ -13,19 +14,33 @@
  * samples; the JSON holds the medians. One process rather than two run back to back: the two engines then see the
  * same machine state round by round, which matters more than isolation on a shared 2-core machine.
  *
- * A case is one entry of `CASES`; the ViT cases are declared and report null until the compiler can build the model.
+ * A case is one entry of `CASES`. The ViT cases (`vit.ts`) time the tiny ViT of `vit_tiny_bench.vitm` at batch 64:
+ * forward, and a training step (forward, backward, SGD); their unit is images/s.
  */
+import { loadavg } from 'node:os';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import type { GpuDevice } from '../runtime/webgpu/device.js';
 import { CANDIDATE_CONFIGS } from '../runtime/webgpu/tuning.js';
 import { openTf, tfMatmul, vitmMatmul, type Engine, type TfSession } from './engines.js';
 import { sweep } from './sweep.js';
+import {
+  checkVitAgreement,
+  loadTinyVit,
+  tfVitForward,
+  tfVitTrain,
+  VIT_BATCH,
+  vitmVitForward,
+  vitmVitTrain,
+  type TinyVit,
+} from './vit.js';
 
 interface Options {
   readonly json: boolean;
   readonly sweep: boolean;
   readonly rounds: number;
   readonly target: number;
+  /** Run only the cases whose group starts with this. */
+  readonly only: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -40,6 +55,7 @@ function parseArgs(argv: readonly string[]): Options {
     sweep: argv.includes('--sweep'),
     rounds: Math.round(value('--rounds', 5)),
     target: value('--target', 0.5),
+    only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined,
   };
 }
 
@@ -73,18 +89,19 @@ const matmulCase = (size: number): BenchCase => ({
   tfjs: (ctx) => Promise.resolve(tfMatmul(ctx.tf, size)),
 });
 
-const VIT_PENDING =
-  'the tiny ViT (28x28x1, patch 4, dim 64, depth 4, heads 4, MLP x4, batch 64) needs the .vitm compiler, not built yet';
+/** The tiny ViT, compiled once and shared by its cases (both engines of both cases start from its weights). */
+let tinyVit: TinyVit | undefined;
+const vit = (): TinyVit => (tinyVit ??= loadTinyVit());
 
 const vitCase = (group: 'vit_forward' | 'vit_train', label: string): BenchCase => ({
   group,
   key: group,
   label,
   unit: 'images/s',
-  work: 64,
-  unavailable: VIT_PENDING,
-  vitm: () => Promise.reject(new Error(VIT_PENDING)),
-  tfjs: () => Promise.reject(new Error(VIT_PENDING)),
+  work: VIT_BATCH,
+  vitm: (ctx) =>
+    Promise.resolve(group === 'vit_forward' ? vitmVitForward(ctx.gpu, vit()) : vitmVitTrain(ctx.gpu, vit())),
+  tfjs: (ctx) => Promise.resolve(group === 'vit_forward' ? tfVitForward(ctx.tf, vit()) : tfVitTrain(ctx.tf, vit())),
 });
 
 const CASES: readonly BenchCase[] = [
@@ -140,7 +157,7 @@ async function measure(c: BenchCase, ctx: Context, options: Options, log: (line:
   }
 }
 
-function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undefined }[]): string {
+function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undefined }[], load: string): string {
   const lines = [
     `adapter: ${adapter}`,
     '',
@@ -158,7 +175,11 @@ function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undef
       `${c.label.padEnd(34)} ${c.unit.padEnd(9)} ${r.vitm.toFixed(2).padStart(9)} ${r.tfjs.toFixed(2).padStart(9)} ${(r.vitm / r.tfjs).toFixed(2).padStart(8)}x  ${spread.padEnd(16)}  ${r.detail}`,
     );
   }
-  lines.push('', 'medians of the timed rounds after warm-up; spread = slowest/fastest round (machine noise)');
+  lines.push(
+    '',
+    'medians of the timed rounds after warm-up; spread = slowest/fastest round (machine noise)',
+    `load average (1, 5, 15 min) before / after: ${load}`,
+  );
   return lines.join('\n');
 }
 
@@ -174,6 +195,11 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     console.error(line);
   };
+  const loadAverage = (): string =>
+    loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
+  const loadBefore = loadAverage();
   const gpu = await openNodeDevice();
   try {
     const adapter = `${gpu.adapter.vendor}/${gpu.adapter.architecture} (${gpu.adapter.description})`;
@@ -185,7 +211,13 @@ async function main(): Promise<void> {
     const ctx: Context = { gpu, tf };
     const rows: { c: BenchCase; r: Result | undefined }[] = [];
     try {
+      let agreement: string | undefined;
       for (const c of CASES) {
+        if (options.only !== undefined && !c.group.startsWith(options.only)) continue;
+        if (c.group !== 'matmul' && agreement === undefined) {
+          agreement = await checkVitAgreement(gpu, tf, vit());
+          log(`tiny ViT: ${agreement}`);
+        }
         log(`${c.label}...`);
         rows.push({ c, r: c.unavailable ? undefined : await measure(c, ctx, options, log) });
       }
@@ -199,7 +231,7 @@ async function main(): Promise<void> {
       else json[c.group] = value;
     }
     if (!options.json) {
-      out(`${table(adapter, rows)}\n\n`);
+      out(`${table(adapter, rows, `${loadBefore} / ${loadAverage()}`)}\n\n`);
     }
     out(`${JSON.stringify(json)}\n`);
   } finally {
