@@ -185,7 +185,7 @@ export class GraphExecutor {
     options: Pick<RunOptions, 'symbols'> = {},
   ): Promise<void> {
     const prepared = await this.prepare(options.symbols ?? {});
-    this.writeInputs(prepared, inputs);
+    this.writeInputs(prepared, inputs, false);
   }
 
   /**
@@ -198,7 +198,7 @@ export class GraphExecutor {
   ): Promise<Record<string, ResultTensor>> {
     const symbols = options.symbols ?? {};
     const prepared = await this.prepare(symbols);
-    this.writeInputs(prepared, inputs);
+    this.writeInputs(prepared, inputs, true);
     const wanted = options.outputs ?? this.graph.outputs.map((o) => o.name);
     const reads = wanted.map((name) => {
       const output = this.graph.outputs.find((o) => o.name === name);
@@ -269,8 +269,11 @@ export class GraphExecutor {
     this.staging.clear();
   }
 
-  /** Writes `inputs` into their buffers, then any input whose latest value this binding has not seen yet. */
-  private writeInputs(prepared: Prepared, inputs: Readonly<Record<string, HostTensor>>): void {
+  /**
+   * Writes `inputs` into their buffers, then any input whose latest value this binding has not seen yet; with
+   * `complete`, every input must then hold a value.
+   */
+  private writeInputs(prepared: Prepared, inputs: Readonly<Record<string, HostTensor>>, complete: boolean): void {
     const known = new Set(this.graph.inputs.map((i) => i.name));
     for (const name of Object.keys(inputs))
       if (!known.has(name)) throw new RangeError(`the graph has no input named '${name}'`);
@@ -296,7 +299,10 @@ export class GraphExecutor {
         const held = prepared.written.get(input.name);
         if (latest && held !== undefined && held >= latest.version) continue;
         if (held !== undefined && (!latest || !fits(latest.tensor))) continue;
-        if (!latest || !fits(latest.tensor)) throw new RangeError(`no value for input '${input.name}'`);
+        if (!latest || !fits(latest.tensor)) {
+          if (!complete) continue;
+          throw new RangeError(`no value for input '${input.name}'`);
+        }
         ({ tensor, version } = latest);
       }
       const buffer = prepared.slots[slotOf(prepared.memory, prepared.plan, { kind: 'value', id: input.value.id })];
