@@ -92,6 +92,8 @@ interface Prepared {
   readonly owned: Disposable[];
   /** The version of each input's value held on the device (see `GraphExecutor.resident`). */
   readonly written: Map<string, number>;
+  /** Host memory each input is encoded into before it is written, by input name (allocated on first write). */
+  readonly hostStaging: Map<string, ArrayBuffer>;
 }
 
 /** The latest host value of an input and its version (incremented on every write). */
@@ -150,6 +152,45 @@ function halfToNumber(h: number): number {
   if (exp === 0) return sign * mant * 2 ** -24;
   if (exp === 0x1f) return mant ? NaN : sign * Infinity;
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/**
+ * The bytes of `tensor` in its dtype's storage layout, padded to whole words, encoded into the host buffer kept for
+ * input `name` (f32, i32, u32 and bool; f16 is encoded afresh).
+ */
+function encodeInput(tensor: HostTensor, staging: Map<string, ArrayBuffer>, name: string): Uint8Array {
+  const n = tensor.data.length;
+  const words = Math.ceil((n * byteSize(tensor.dtype)) / 4);
+  if (tensor.dtype === 'f16') {
+    const bytes = encodeValues(Array.from(tensor.data), 'f16');
+    const padded = new Uint8Array(words * 4);
+    padded.set(bytes);
+    return padded;
+  }
+  let host = staging.get(name);
+  if (host?.byteLength !== words * 4) staging.set(name, (host = new ArrayBuffer(words * 4)));
+  const data = tensor.data;
+  switch (tensor.dtype) {
+    case 'f32':
+      new Float32Array(host).set(data);
+      break;
+    case 'i32': {
+      const out = new Int32Array(host);
+      for (let i = 0; i < n; i++) out[i] = Math.trunc(data[i] as number) | 0;
+      break;
+    }
+    case 'u32': {
+      const out = new Uint32Array(host);
+      for (let i = 0; i < n; i++) out[i] = Math.trunc(data[i] as number) >>> 0;
+      break;
+    }
+    case 'bool': {
+      const out = new Uint32Array(host);
+      for (let i = 0; i < n; i++) out[i] = data[i] !== 0 ? 1 : 0;
+      break;
+    }
+  }
+  return new Uint8Array(host);
 }
 
 export class GraphExecutor {
@@ -307,11 +348,9 @@ export class GraphExecutor {
       }
       const buffer = prepared.slots[slotOf(prepared.memory, prepared.plan, { kind: 'value', id: input.value.id })];
       if (!buffer) throw new RangeError(`input '${input.name}' has no buffer`);
-      const bytes = encodeValues(Array.from(tensor.data), tensor.dtype);
-      const padded = bytes.byteLength % 4 === 0 ? bytes : new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-      if (padded !== bytes) padded.set(bytes);
-      if (padded.byteLength > 0)
-        this.gpu.device.queue.writeBuffer(buffer, 0, padded.buffer, padded.byteOffset, padded.byteLength);
+      const bytes = encodeInput(tensor, prepared.hostStaging, input.name);
+      if (bytes.byteLength > 0)
+        this.gpu.device.queue.writeBuffer(buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
       prepared.written.set(input.name, version);
     }
   }
@@ -392,7 +431,7 @@ export class GraphExecutor {
         const bound = await this.bindStep(step, resolve, owned);
         if (bound) steps.push(bound);
       }
-      return { plan, memory, symbols, slots, steps, owned, written: new Map() };
+      return { plan, memory, symbols, slots, steps, owned, written: new Map(), hostStaging: new Map() };
     } catch (error) {
       owned.forEach((b) => {
         b.destroy();
