@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Graph } from '../../compiler/ir/graph.js';
 import type { KernelPlan } from '../../compiler/codegen/kernel.js';
-import { planGraph } from '../../compiler/codegen/wgsl/ops/plan.js';
+import { planGraph, planGraphMemory } from '../../compiler/codegen/wgsl/ops/plan.js';
 import {
   BufferTooLargeError,
   graphRoles,
@@ -103,8 +103,11 @@ describe('the memory plan', () => {
 
   it('plans the tiny ViT training graph at B=64 below one buffer per value, above the lower bound', () => {
     const graph = gradientGraph(vitGraph(TINY_VIT));
-    const plan = planGraph(graph, { caps: CAPS, symbols: { B: 64 } });
-    const memory = planMemory(plan, graphRoles(graph), { stateBytesPerParameterElement: 8 });
+    const { plan, memory } = planGraphMemory(graph, {
+      caps: CAPS,
+      symbols: { B: 64 },
+      stateBytesPerParameterElement: 8,
+    });
     checkPlan(graph, plan, memory);
     const r = memory.report;
     const params = graph.inputs.filter((i) => i.kind === 'param');
