@@ -2,11 +2,18 @@
  * The graph executor: runs a whole IR graph (a forward graph or its gradient graph) on a `GpuDevice`.
  *
  * For each binding of the shape symbols (e.g. `{ B: 8 }`) the graph is lowered once (`planGraph`: every equation to
- * WGSL kernels or a matmul of the tuned family) and prepared once: one buffer per value (reshape and stop_gradient
- * alias their argument's buffer), scratch buffers, constant uploads, pipelines from the pipeline cache, uniform
- * blocks and bind groups. A run then writes the inputs, records every kernel into one command encoder (one compute
- * pass, no readback between ops), submits once, and reads back the requested outputs. Runs of one executor share
- * its buffers: await each run before starting the next.
+ * WGSL kernels or a matmul of the tuned family) and prepared once: the memory plan (`planMemory`) maps values and
+ * scratch buffers onto slots reused across disjoint lifetimes, one GPUBuffer per slot; then constant uploads,
+ * pipelines from the pipeline cache, uniform blocks and bind groups. A run writes only the inputs it is given,
+ * records every kernel into one command encoder (one compute pass, no readback between ops) followed by copies of
+ * the requested outputs into host staging buffers, submits once, and maps the staging buffers.
+ *
+ * Inputs are resident: the memory plan pins them, so a value written once (by `setInputs`, or by an earlier run)
+ * stays on the device until it is written again. A training loop sets the parameters once and passes only the data
+ * and labels to each run. The executor remembers the latest host value of each input, so a binding prepared later
+ * (another batch size) is brought up to date before its first run. Staging buffers come from a pool per size and
+ * are reused, so after the first run of a binding a run creates no buffer. Runs of one executor share its buffers:
+ * await each run before starting the next.
  *
  * Errors: preparing a kernel (WGSL compilation, bind groups) happens inside the device's error scopes labelled with
  * the kernel's name and its equation and `.vitm` span. If the single submission of a run raises an error, the run is
@@ -18,6 +25,13 @@ import { describeOrigin, type BufferRef, type KernelPlan, type PlannedStep } fro
 import type { MatmulConfig } from '../../compiler/codegen/wgsl/matmul.js';
 import type { DeviceCaps } from '../../compiler/codegen/wgsl/ops/common.js';
 import { planGraph, type PlanOptions } from '../../compiler/codegen/wgsl/ops/plan.js';
+import {
+  BufferTooLargeError,
+  graphRoles,
+  planMemory,
+  slotOf,
+  type MemoryPlan,
+} from '../../compiler/codegen/plan-memory.js';
 import { encodeValues } from '../../compiler/codegen/wgsl/ops/encode.js';
 import { byteSize, evalShape, type DType, type SymbolValues } from '../../compiler/types/shape.js';
 import type { WorkLabel } from '../errors.js';
@@ -49,6 +63,10 @@ export interface ExecutorOptions {
   readonly matmulConfig?: (shape: MatmulShape) => MatmulConfig | Promise<MatmulConfig>;
   /** How the graph is lowered (default `planGraph`); a hook for tests and later passes (fusion, memory plan). */
   readonly lower?: (graph: Graph, options: PlanOptions) => KernelPlan;
+  /** Share buffers between values whose lifetimes do not overlap (default true; false: one buffer per value). */
+  readonly reuse?: boolean;
+  /** Optimizer state bytes per trainable parameter element, counted in the memory report (default 0). */
+  readonly stateBytesPerParameterElement?: number;
 }
 
 export interface RunOptions {
@@ -66,10 +84,22 @@ interface BoundStep {
 /** A plan with its buffers, pipelines and bind groups: prepared once per symbol binding, run many times. */
 interface Prepared {
   readonly plan: KernelPlan;
-  readonly buffers: Map<number, GPUBuffer>;
-  readonly temps: GPUBuffer[];
+  readonly memory: MemoryPlan;
+  readonly symbols: SymbolValues;
+  /** One buffer per memory slot. */
+  readonly slots: GPUBuffer[];
   readonly steps: BoundStep[];
   readonly owned: Disposable[];
+  /** The version of each input's value held on the device (see `GraphExecutor.resident`). */
+  readonly written: Map<string, number>;
+  /** Host memory each input is encoded into before it is written, by input name (allocated on first write). */
+  readonly hostStaging: Map<string, ArrayBuffer>;
+}
+
+/** The latest host value of an input and its version (incremented on every write). */
+interface ResidentInput {
+  readonly tensor: HostTensor;
+  readonly version: number;
 }
 
 /** Something to release with the plan: a buffer, or a bound matmul's uniform block. */
@@ -96,6 +126,7 @@ function defaultMatmulConfig(gpu: GpuDevice): MatmulConfig {
 }
 
 const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+const MAP_MODE_READ = 0x0001;
 
 /** Decodes a buffer's bytes of `dtype` into float64 numbers. */
 export function decodeValues(bytes: ArrayBuffer, dtype: DType, elements: number): Float64Array {
@@ -123,8 +154,52 @@ function halfToNumber(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/**
+ * The bytes of `tensor` in its dtype's storage layout, padded to whole words, encoded into the host buffer kept for
+ * input `name` (f32, i32, u32 and bool; f16 is encoded afresh).
+ */
+function encodeInput(tensor: HostTensor, staging: Map<string, ArrayBuffer>, name: string): Uint8Array {
+  const n = tensor.data.length;
+  const words = Math.ceil((n * byteSize(tensor.dtype)) / 4);
+  if (tensor.dtype === 'f16') {
+    const bytes = encodeValues(Array.from(tensor.data), 'f16');
+    const padded = new Uint8Array(words * 4);
+    padded.set(bytes);
+    return padded;
+  }
+  let host = staging.get(name);
+  if (host?.byteLength !== words * 4) staging.set(name, (host = new ArrayBuffer(words * 4)));
+  const data = tensor.data;
+  switch (tensor.dtype) {
+    case 'f32':
+      new Float32Array(host).set(data);
+      break;
+    case 'i32': {
+      const out = new Int32Array(host);
+      for (let i = 0; i < n; i++) out[i] = Math.trunc(data[i] as number) | 0;
+      break;
+    }
+    case 'u32': {
+      const out = new Uint32Array(host);
+      for (let i = 0; i < n; i++) out[i] = Math.trunc(data[i] as number) >>> 0;
+      break;
+    }
+    case 'bool': {
+      const out = new Uint32Array(host);
+      for (let i = 0; i < n; i++) out[i] = data[i] !== 0 ? 1 : 0;
+      break;
+    }
+  }
+  return new Uint8Array(host);
+}
+
 export class GraphExecutor {
   private readonly prepared = new Map<string, Promise<Prepared>>();
+  /** The latest host value of each input written through this executor, by input name. */
+  private readonly resident = new Map<string, ResidentInput>();
+  private version = 0;
+  /** Idle host staging buffers for readback, by byte size. */
+  private readonly staging = new Map<number, GPUBuffer[]>();
 
   constructor(
     readonly gpu: GpuDevice,
@@ -137,63 +212,83 @@ export class GraphExecutor {
     return (await this.prepare(symbols)).plan;
   }
 
-  /** Runs the graph on `inputs` (by input name) and returns the requested outputs. */
+  /** The memory plan for a binding of the symbols: its slots and its report (peak bytes, lower bound). */
+  async memory(symbols: SymbolValues = {}): Promise<MemoryPlan> {
+    return (await this.prepare(symbols)).memory;
+  }
+
+  /**
+   * Writes input values (typically the parameters) to the device for the binding `options.symbols`; they stay
+   * resident, so later runs need not pass them. Other bindings receive them before their next run.
+   */
+  async setInputs(
+    inputs: Readonly<Record<string, HostTensor>>,
+    options: Pick<RunOptions, 'symbols'> = {},
+  ): Promise<void> {
+    const prepared = await this.prepare(options.symbols ?? {});
+    this.writeInputs(prepared, inputs, false);
+  }
+
+  /**
+   * Runs the graph and returns the requested outputs. `inputs` needs only the inputs that changed since the last
+   * write (by `setInputs` or an earlier run); every input must have been given a value once.
+   */
   async run(
     inputs: Readonly<Record<string, HostTensor>>,
     options: RunOptions = {},
   ): Promise<Record<string, ResultTensor>> {
     const symbols = options.symbols ?? {};
     const prepared = await this.prepare(symbols);
-    const device = this.gpu.device;
-    for (const input of this.graph.inputs) {
-      const t = inputs[input.name];
-      if (t === undefined) throw new RangeError(`no value for input '${input.name}'`);
-      const shape = evalShape(input.value.type.shape, symbols);
-      if (
-        t.dtype !== input.value.type.dtype ||
-        t.shape.length !== shape.length ||
-        t.shape.some((d, i) => d !== shape[i])
-      )
-        throw new RangeError(
-          `input '${input.name}' is ${t.dtype}[${t.shape.join(', ')}] but the graph expects ${input.value.type.dtype}[${shape.join(', ')}]`,
-        );
-      const buffer = prepared.buffers.get(input.value.id);
-      if (!buffer) throw new RangeError(`input '${input.name}' has no buffer`);
-      const bytes = encodeValues(Array.from(t.data), t.dtype);
-      const padded = bytes.byteLength % 4 === 0 ? bytes : new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-      if (padded !== bytes) padded.set(bytes);
-      if (padded.byteLength > 0)
-        device.queue.writeBuffer(buffer, 0, padded.buffer, padded.byteOffset, padded.byteLength);
-    }
-    try {
-      await this.gpu.scoped({ kernel: 'graph', source: `${prepared.steps.length} kernels` }, (d) => {
-        const encoder = d.createCommandEncoder({ label: 'vitm:graph' });
-        const pass = encoder.beginComputePass({ label: 'vitm:graph' });
-        for (const step of prepared.steps) step.encode(pass);
-        pass.end();
-        d.queue.submit([encoder.finish()]);
-      });
-    } catch (error) {
-      await this.localise(prepared);
-      throw error;
-    }
+    this.writeInputs(prepared, inputs, true);
     const wanted = options.outputs ?? this.graph.outputs.map((o) => o.name);
-    const result: Record<string, ResultTensor> = {};
-    for (const name of wanted) {
+    const reads = wanted.map((name) => {
       const output = this.graph.outputs.find((o) => o.name === name);
       if (!output) throw new RangeError(`the graph has no output named '${name}'`);
       const id = prepared.plan.aliases.get(output.value.id) ?? output.value.id;
-      const buffer = prepared.buffers.get(id);
       const spec = prepared.plan.values.get(id);
+      const buffer = prepared.slots[slotOf(prepared.memory, prepared.plan, { kind: 'value', id })];
       if (!buffer || !spec) throw new RangeError(`output '${name}' has no buffer`);
-      const bytes = await this.gpu.read(buffer, Math.max(4, spec.elements * byteSize(spec.dtype)));
-      result[name] = {
-        dtype: output.value.type.dtype,
-        shape: evalShape(output.value.type.shape, symbols),
-        data: decodeValues(bytes, spec.dtype, spec.elements),
-      };
+      const bytes = spec.elements * byteSize(spec.dtype);
+      return { name, output, spec, buffer, bytes, size: Math.max(4, Math.ceil(bytes / 4) * 4) };
+    });
+    const staged = reads.map((r) => this.takeStaging(r.size));
+    try {
+      try {
+        await this.gpu.scoped({ kernel: 'graph', source: `${prepared.steps.length} kernels` }, (d) => {
+          const encoder = d.createCommandEncoder({ label: 'vitm:graph' });
+          const pass = encoder.beginComputePass({ label: 'vitm:graph' });
+          for (const step of prepared.steps) step.encode(pass);
+          pass.end();
+          reads.forEach((r, i) => {
+            encoder.copyBufferToBuffer(r.buffer, 0, staged[i] as GPUBuffer, 0, r.size);
+          });
+          d.queue.submit([encoder.finish()]);
+        });
+      } catch (error) {
+        await this.localise(prepared);
+        throw error;
+      }
+      await Promise.all(staged.map((b) => b.mapAsync(MAP_MODE_READ))).catch((cause: unknown) => {
+        this.gpu.assertHealthy();
+        throw cause;
+      });
+      const result: Record<string, ResultTensor> = {};
+      reads.forEach((r, i) => {
+        const buffer = staged[i] as GPUBuffer;
+        const bytes = buffer.getMappedRange(0, r.size).slice(0, r.bytes);
+        buffer.unmap();
+        result[r.name] = {
+          dtype: r.output.value.type.dtype,
+          shape: evalShape(r.output.value.type.shape, symbols),
+          data: decodeValues(bytes, r.spec.dtype, r.spec.elements),
+        };
+      });
+      return result;
+    } finally {
+      staged.forEach((b) => {
+        this.returnStaging(b);
+      });
     }
-    return result;
   }
 
   /** Releases every buffer this executor allocated. */
@@ -208,6 +303,69 @@ export class GraphExecutor {
         () => undefined,
       );
     this.prepared.clear();
+    for (const pool of this.staging.values())
+      pool.forEach((b) => {
+        b.destroy();
+      });
+    this.staging.clear();
+  }
+
+  /**
+   * Writes `inputs` into their buffers, then any input whose latest value this binding has not seen yet; with
+   * `complete`, every input must then hold a value.
+   */
+  private writeInputs(prepared: Prepared, inputs: Readonly<Record<string, HostTensor>>, complete: boolean): void {
+    const known = new Set(this.graph.inputs.map((i) => i.name));
+    for (const name of Object.keys(inputs))
+      if (!known.has(name)) throw new RangeError(`the graph has no input named '${name}'`);
+    for (const input of this.graph.inputs) {
+      const given = inputs[input.name];
+      const shape = evalShape(input.value.type.shape, prepared.symbols);
+      const fits = (t: HostTensor): boolean =>
+        t.dtype === input.value.type.dtype &&
+        t.shape.length === shape.length &&
+        t.shape.every((d, i) => d === shape[i]);
+      if (given !== undefined && !fits(given))
+        throw new RangeError(
+          `input '${input.name}' is ${given.dtype}[${given.shape.join(', ')}] but the graph expects ${input.value.type.dtype}[${shape.join(', ')}]`,
+        );
+      let version: number;
+      let tensor: HostTensor;
+      if (given !== undefined) {
+        version = ++this.version;
+        tensor = given;
+        this.resident.set(input.name, { tensor, version });
+      } else {
+        const latest = this.resident.get(input.name);
+        const held = prepared.written.get(input.name);
+        if (latest && held !== undefined && held >= latest.version) continue;
+        if (held !== undefined && (!latest || !fits(latest.tensor))) continue;
+        if (!latest || !fits(latest.tensor)) {
+          if (!complete) continue;
+          throw new RangeError(`no value for input '${input.name}'`);
+        }
+        ({ tensor, version } = latest);
+      }
+      const buffer = prepared.slots[slotOf(prepared.memory, prepared.plan, { kind: 'value', id: input.value.id })];
+      if (!buffer) throw new RangeError(`input '${input.name}' has no buffer`);
+      const bytes = encodeInput(tensor, prepared.hostStaging, input.name);
+      if (bytes.byteLength > 0)
+        this.gpu.device.queue.writeBuffer(buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      prepared.written.set(input.name, version);
+    }
+  }
+
+  /** An idle staging buffer of `size` bytes from the pool, or a new one the first time. */
+  private takeStaging(size: number): GPUBuffer {
+    const idle = this.staging.get(size)?.pop();
+    return idle ?? this.gpu.createBuffer(`vitm:readback:${size}`, size, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+  }
+
+  private returnStaging(buffer: GPUBuffer): void {
+    if (buffer.mapState !== 'unmapped') buffer.unmap();
+    let pool = this.staging.get(buffer.size);
+    if (!pool) this.staging.set(buffer.size, (pool = []));
+    pool.push(buffer);
   }
 
   /** Submits the steps one by one inside error scopes, so the failing kernel is named; throws its error. */
@@ -238,26 +396,29 @@ export class GraphExecutor {
     const gpu = this.gpu;
     const lower = this.options.lower ?? planGraph;
     const plan = lower(this.graph, { symbols, caps: deviceCaps(gpu) });
-    const owned: Disposable[] = [];
-    const alloc = (label: string, dtype: DType, elements: number): GPUBuffer => {
-      const bytes = elements * byteSize(dtype);
-      const max = Math.min(gpu.limit('maxStorageBufferBindingSize'), gpu.limit('maxBufferSize'));
-      if (bytes > max)
-        throw new VitmRuntimeError(
-          'VT6005',
-          `the tensor ${label} needs ${bytes} bytes, more than one buffer binding holds on this device (${max})`,
-          'use a smaller batch or model',
-        );
-      const buffer = gpu.createBuffer(label, bytes, STORAGE_USAGE);
-      owned.push(buffer);
-      return buffer;
-    };
+    const maxBindingBytes = Math.min(gpu.limit('maxStorageBufferBindingSize'), gpu.limit('maxBufferSize'));
+    let memory: MemoryPlan;
     try {
-      const buffers = new Map<number, GPUBuffer>();
-      for (const [id, spec] of plan.values) buffers.set(id, alloc(spec.label, spec.dtype, spec.elements));
-      const temps = plan.temps.map((spec) => alloc(spec.label, spec.dtype, spec.elements));
+      memory = planMemory(plan, graphRoles(this.graph), {
+        maxBindingBytes,
+        reuse: this.options.reuse ?? true,
+        stateBytesPerParameterElement: this.options.stateBytesPerParameterElement ?? 0,
+      });
+    } catch (error) {
+      if (error instanceof BufferTooLargeError)
+        throw new VitmRuntimeError('VT6005', error.message, 'use a smaller batch or model', { cause: error });
+      throw error;
+    }
+    const owned: Disposable[] = [];
+    try {
+      const slots = memory.slots.map((slot) => {
+        const label = slot.members.length > 1 ? `${slot.label}+${slot.members.length - 1}` : slot.label;
+        const buffer = gpu.createBuffer(label, slot.bytes, STORAGE_USAGE);
+        owned.push(buffer);
+        return buffer;
+      });
       const resolve = (ref: BufferRef): GPUBuffer => {
-        const b = ref.kind === 'value' ? buffers.get(plan.aliases.get(ref.id) ?? ref.id) : temps[ref.index];
+        const b = slots[slotOf(memory, plan, ref)];
         if (!b) throw new RangeError(`no buffer for ${ref.kind} ${ref.kind === 'value' ? ref.id : ref.index}`);
         return b;
       };
@@ -270,7 +431,7 @@ export class GraphExecutor {
         const bound = await this.bindStep(step, resolve, owned);
         if (bound) steps.push(bound);
       }
-      return { plan, buffers, temps, steps, owned };
+      return { plan, memory, symbols, slots, steps, owned, written: new Map(), hostStaging: new Map() };
     } catch (error) {
       owned.forEach((b) => {
         b.destroy();

@@ -1,14 +1,16 @@
 /**
  * Lowering a whole graph: every equation through its rule in `WGSL_RULES`, with the graph's shape symbols bound to
- * numbers, into a `KernelPlan` (one buffer per value for now, aliases for reshape and stop_gradient, scratch buffers,
- * and the steps in equation order, each tagged with its equation(s) and source span). Elementwise chains are fused
- * into one kernel each (`fuse.ts`): their inner values get no buffer. A pure function: no device.
+ * numbers, into a `KernelPlan` (one buffer per value, aliases for reshape and stop_gradient, scratch buffers, and
+ * the steps in equation order, each tagged with its equation(s) and source span). Elementwise chains are fused into
+ * one kernel each (`fuse.ts`): their inner values get no buffer. A pure function: no device. Which buffers share
+ * memory is decided afterwards by the memory plan (`../../plan-memory.ts`, `planGraphMemory` below).
  */
 
 import type { Equation, Graph, Value } from '../../../ir/graph.js';
 import type { OpName } from '../../../ops/op.js';
 import { evalShape, type SymbolValues } from '../../../types/shape.js';
 import type { BufferRef, BufferSpec, KernelPlan, PlannedStep } from '../../kernel.js';
+import { graphRoles, planMemory, type MemoryOptions, type MemoryPlan } from '../../plan-memory.js';
 import { sizeOf, type DeviceCaps } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
 import { fusionGroups, groupExpression } from './fuse.js';
@@ -119,4 +121,16 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     for (const step of lowered) steps.push({ ...step, origin });
   }
   return { values, aliases, temps, steps };
+}
+
+/**
+ * Lowers `graph` and plans its memory: the kernel plan with its slots and memory report (peak bytes, bytes without
+ * reuse, lower bound), e.g. for `vitm compile` to print. Slots are checked against `maxBindingBytes` when given.
+ */
+export function planGraphMemory(
+  graph: Graph,
+  options: PlanOptions & MemoryOptions,
+): { readonly plan: KernelPlan; readonly memory: MemoryPlan } {
+  const plan = planGraph(graph, options);
+  return { plan, memory: planMemory(plan, graphRoles(graph), options) };
 }
