@@ -23,20 +23,21 @@ import {
   workgroupStorageBytes,
 } from '../compiler/codegen/wgsl/matmul.js';
 import type { DeviceCaps } from '../compiler/codegen/wgsl/ops/common.js';
-import { LoweringError, planGraph } from '../compiler/codegen/wgsl/ops/plan.js';
+import { LoweringError, planGraphMemory } from '../compiler/codegen/wgsl/ops/plan.js';
+import { BufferTooLargeError, type MemoryReport } from '../compiler/codegen/plan-memory.js';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { FrontendHost } from '../compiler/frontend.js';
 import type { Equation, Graph } from '../compiler/ir/graph.js';
 import { printGraph } from '../compiler/ir/print.js';
 import type { OpName } from '../compiler/ops/op.js';
 import { compileModel, compileProgram } from '../compiler/pipeline.js';
-import type { ElaboratedModel } from '../compiler/semantic/elaborated.js';
+import type { ElaboratedExperiment, ElaboratedModel } from '../compiler/semantic/elaborated.js';
 import type { SourceFile, Span } from '../compiler/source/source.js';
 import { evalShape, type SymbolValues } from '../compiler/types/shape.js';
 import { kernelSpecFor } from '../runtime/webgpu/matmul.js';
 import { CANDIDATE_CONFIGS } from '../runtime/webgpu/tuning.js';
 import { nodeHost, STDLIB_DIR } from './check.js';
-import { formatCount } from './format.js';
+import { formatBytes, formatCount } from './format.js';
 
 /** The stages `--emit` can name. */
 export const EMIT_STAGES = ['ir', 'grad', 'wgsl'] as const;
@@ -288,6 +289,30 @@ function writePlan(
   return { index, written };
 }
 
+/** WebGPU's default `maxStorageBufferBindingSize` (128 MiB): the plan must fit a device that only has the defaults. */
+const WEBGPU_DEFAULT_MAX_BINDING_BYTES = 134_217_728;
+
+/**
+ * Optimizer state per trainable parameter element, from the first experiment that trains `model`: AdamW/Adam keep two
+ * f32 moments (8 bytes), SGD with momentum one (4 bytes), plain SGD none.
+ */
+function optimizerState(
+  experiments: readonly ElaboratedExperiment[],
+  model: string,
+): { readonly bytesPerElement: number; readonly source: string } {
+  const experiment = experiments.find((x) => x.model === model);
+  if (experiment === undefined) return { bytesPerElement: 0, source: ' (no experiment trains this model)' };
+  const { name, args } = experiment.optimizer;
+  const momentum = args.get('momentum');
+  const bytes =
+    name === 'adamw' || name === 'adam'
+      ? 8
+      : name === 'sgd' && momentum !== undefined && 'value' in momentum && Number(momentum.value) > 0
+        ? 4
+        : 0;
+  return { bytesPerElement: bytes, source: ` (${name} of experiment ${experiment.name})` };
+}
+
 /** Runs the compile and prints the summary; returns the exit code. */
 export function compileCommand(file: string, options: CompileCliOptions = {}): number {
   const result = compileProgram(file, options.host ?? nodeHost());
@@ -305,13 +330,25 @@ export function compileCommand(file: string, options: CompileCliOptions = {}): n
     for (const input of graph.inputs)
       for (const d of input.value.type.shape) for (const s of d.syms) symbols[s] = batch;
   }
+  const optimizer = optimizerState(result.program.experiments, model.name);
   let plans: { readonly forward: KernelPlan; readonly training: KernelPlan };
+  let memory: { readonly forward: MemoryReport; readonly training: MemoryReport };
   try {
-    plans = {
-      forward: planGraph(compiled.forward, { symbols, caps: WEBGPU_DEFAULT_CAPS }),
-      training: planGraph(compiled.training, { symbols, caps: WEBGPU_DEFAULT_CAPS }),
-    };
+    const memoryOptions = { maxBindingBytes: WEBGPU_DEFAULT_MAX_BINDING_BYTES };
+    const forward = planGraphMemory(compiled.forward, { symbols, caps: WEBGPU_DEFAULT_CAPS, ...memoryOptions });
+    const training = planGraphMemory(compiled.training, {
+      symbols,
+      caps: WEBGPU_DEFAULT_CAPS,
+      ...memoryOptions,
+      stateBytesPerParameterElement: optimizer.bytesPerElement,
+    });
+    plans = { forward: forward.plan, training: training.plan };
+    memory = { forward: forward.memory.report, training: training.memory.report };
   } catch (error) {
+    if (error instanceof BufferTooLargeError) {
+      process.stderr.write(`error VT6005: model ${model.name} at batch ${batch}: ${error.message}\n`);
+      return 1;
+    }
     // An equation the WGSL lowering cannot express at WebGPU's default limits (f16 without shader-f16, say).
     if (!(error instanceof LoweringError)) throw error;
     const span = spanText(error.equation.span, result.files);
@@ -361,6 +398,12 @@ export function compileCommand(file: string, options: CompileCliOptions = {}): n
       `  kernels     ${kernels(plans.forward)} forward, ${kernels(plans.training)} training\n` +
       `  FLOPs       ${flops(compiled.forward)} forward, ${flops(compiled.training)} training per example ` +
       `(matmul 2MNK, elementwise 1 per output, reductions 1 per input)\n` +
+      `  memory      forward peak ${formatBytes(memory.forward.peakBytes)}; training peak ` +
+      `${formatBytes(memory.training.peakBytes)} (${formatBytes(memory.training.noReuseBytes)} without buffer reuse), ` +
+      `lower bound ${formatBytes(memory.training.lowerBoundBytes)} = parameters ` +
+      `${formatBytes(memory.training.parameterBytes)} + gradients ${formatBytes(memory.training.gradientBytes)} + ` +
+      `optimizer state ${formatBytes(memory.training.stateBytes)}${optimizer.source} + largest live set ` +
+      `${formatBytes(memory.training.largestLiveBytes)}\n` +
       `wrote ${written.length} file${written.length === 1 ? '' : 's'}:\n${shownFiles}\n`,
   );
   return 0;

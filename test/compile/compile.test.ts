@@ -38,6 +38,10 @@ describe('vitm compile', () => {
     expect(forwardKernels).toBeGreaterThan(0);
     expect(trainingKernels).toBeGreaterThan(forwardKernels);
     expect(summary).toMatch(/FLOPs {7}[\d,]+ forward, [\d,]+ training per example/);
+    // 1,555 f32 parameters = 6,220 bytes, as many gradient bytes, no optimizer state without an experiment.
+    expect(summary).toMatch(
+      /memory {6}forward peak [\d.]+ KiB; training peak [\d.]+ KiB \([\d.]+ KiB without buffer reuse\), lower bound [\d.]+ KiB = parameters 6\.07 KiB \+ gradients 6\.07 KiB \+ optimizer state 0 B \(no experiment trains this model\) \+ largest live set [\d.]+ KiB\n/,
+    );
 
     const forward = wgslFiles(out, ['forward']);
     const training = wgslFiles(out, ['training']);
