@@ -42,7 +42,12 @@ describe('vitm gradcheck --backend webgpu', () => {
   });
 
   it('reports a missing adapter as VT6001, exit 1', () => {
-    const result = runCli(['gradcheck', FIXTURE, '--backend', 'webgpu'], { VITM_DAWN_FLAGS: 'backend=d3d12' });
+    // Dawn's Vulkan backend with a loader that finds no driver: no adapter, on any platform.
+    const result = runCli(['gradcheck', FIXTURE, '--backend', 'webgpu'], {
+      VITM_DAWN_FLAGS: 'backend=vulkan',
+      VK_DRIVER_FILES: '/nonexistent/vitm.json',
+      VK_ICD_FILENAMES: '/nonexistent/vitm.json',
+    });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^error VT6001: no WebGPU adapter found/m);
     expect(result.stderr).not.toMatch(JS_STACK_FRAME);
