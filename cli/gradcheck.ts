@@ -13,7 +13,7 @@
  */
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { FrontendHost } from '../compiler/frontend.js';
-import { gradcheck as checkGradients } from '../compiler/gradcheck.js';
+import { gradcheck as checkGradients, noiseFloor } from '../compiler/gradcheck.js';
 import type { Graph } from '../compiler/ir/graph.js';
 import { compileModel, compileProgram } from '../compiler/pipeline.js';
 import type { ElaboratedModel } from '../compiler/semantic/elaborated.js';
@@ -106,20 +106,9 @@ export function gradcheckInputs(
 /**
  * The finite-difference step along a unit direction. At initialisation a ViT's activations are small (std ~0.02), so
  * its LayerNorms curve on that scale: the O(h^4) truncation of the Richardson-extrapolated difference needs h well
- * below it, while the rounding noise grows only as 1/h (and is covered by `noiseFloor`).
+ * below it, while the rounding noise grows only as 1/h (and is covered by `noiseFloor` in compiler/gradcheck.ts).
  */
 const STEP = 1e-4;
-
-/**
- * The relative error's absolute floor. A central difference of a loss of size |L| carries a rounding error near
- * eps_f64 |L| / h (Richardson extrapolation multiplies it by about 3); a directional derivative that small (a
- * zero-initialised bias under a small head, say) cannot be compared relatively. Errors below 100 times that noise are
- * accepted: `|analytic - numeric| <= rtol * max(|analytic|, |numeric|, floor)` with `floor = 100 eps |L| / (h rtol)`.
- * A wrong gradient rule gives errors of the gradient's own size, far above it.
- */
-export function noiseFloor(loss: number, rtol: number): number {
-  return Math.max(1e-6, (100 * Number.EPSILON * Math.max(loss, 1)) / (STEP * rtol));
-}
 
 /** Every dimension symbol of the graph's inputs bound to `batch`. */
 function batchSymbols(graph: Graph, batch: number): Record<string, number> {
@@ -184,7 +173,7 @@ function referenceGradcheck(
     directions: options.directions ?? 1,
     seed,
     step: STEP,
-    floor: noiseFloor(loss, rtol),
+    floor: noiseFloor(loss, STEP, rtol),
   });
   const shapes = new Map(graph.inputs.map((i) => [i.name, shapeToString(i.value.type.shape)]));
   const width = Math.max(9, ...checks.map((c) => c.name.length));
@@ -198,7 +187,7 @@ function referenceGradcheck(
     `  ${'parameter'.padEnd(width)}  ${'shape'.padEnd(16)}  ${'rel error'.padStart(9)}\n${lines.join('\n')}\n` +
       `${failed.length === 0 ? 'ok' : 'FAILED'}: ${checks.length} parameters checked, worst relative error ` +
       `${worst.worst.toExponential(2)} (${worst.name}), tolerance ${rtol} ` +
-      `(absolute below ${(rtol * noiseFloor(loss, rtol)).toExponential(1)}, the finite differences' rounding noise)\n`,
+      `(absolute below ${(rtol * noiseFloor(loss, STEP, rtol)).toExponential(1)}, the finite differences' rounding noise)\n`,
   );
   return failed.length === 0 ? 0 : 1;
 }

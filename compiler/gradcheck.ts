@@ -20,6 +20,17 @@ import type { SymbolValues } from './types/shape.js';
 /** The relative error the project accepts for float64 gradients (the op table and the ViT tests use it). */
 export const GRADCHECK_TOLERANCE = 1e-6;
 
+/**
+ * A floor for `GradcheckOptions.floor` derived from the loss itself. A central difference of a loss of size |L| with
+ * step h carries a rounding error near eps_f64 |L| / h (Richardson extrapolation multiplies it by about 3); a
+ * directional derivative that small (a zero-initialised bias under a small head, say) cannot be compared relatively.
+ * This floor accepts errors below 100 times that noise, `|analytic - numeric| <= rtol * max(|a|, |n|, floor)` with
+ * `floor = 100 eps |L| / (h rtol)`; a wrong gradient rule gives errors of the gradient's own size, far above it.
+ */
+export function noiseFloor(loss: number, step: number, rtol: number = GRADCHECK_TOLERANCE): number {
+  return Math.max(1e-6, (100 * Number.EPSILON * Math.max(Math.abs(loss), 1)) / (step * rtol));
+}
+
 export interface GradcheckOptions {
   /** The loss output; the first output when omitted. */
   readonly loss?: string;

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkProgram } from '../../compiler/frontend.js';
-import { gradcheck } from '../../compiler/gradcheck.js';
+import { gradcheck, noiseFloor } from '../../compiler/gradcheck.js';
 import { gradientName, type Graph } from '../../compiler/ir/graph.js';
 import { printGraph } from '../../compiler/ir/print.js';
 import { verifyGraph } from '../../compiler/ir/verify.js';
@@ -119,5 +119,17 @@ describe('lowering the standard library ViT', () => {
         .filter((n) => n.startsWith('grad:'))
         .sort(),
     ).toEqual(trainable.sort());
+  });
+});
+
+describe('the finite-difference noise floor', () => {
+  it('scales with the loss and the step, never below 1e-6, and stays far below real gradient errors', () => {
+    // 100 eps |L| / (h rtol) for |L| = 2.3, h = 1e-4, rtol = 1e-6.
+    expect(noiseFloor(2.3, 1e-4, 1e-6)).toBeCloseTo((100 * Number.EPSILON * 2.3) / 1e-10, 12);
+    expect(noiseFloor(2.3, 1e-3, 1e-6)).toBeCloseTo(noiseFloor(2.3, 1e-4, 1e-6) / 10, 12);
+    expect(noiseFloor(0, 1, 1)).toBe(1e-6);
+    // The absolute error it tolerates (rtol * floor) is ~5e-10 for a loss near ln 10: a gradient rule that is wrong
+    // by even 0.1% of a gradient of size 1e-3 (error 1e-6) is still caught.
+    expect(1e-6 * noiseFloor(2.3, 1e-4, 1e-6)).toBeLessThan(1e-9);
   });
 });
