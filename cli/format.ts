@@ -20,8 +20,3 @@ export function table(rows: readonly (readonly [string, string])[], indent = 2):
   const width = Math.max(0, ...rows.map(([label]) => label.length));
   return rows.map(([label, value]) => `${' '.repeat(indent)}${label.padEnd(width)}  ${value}`).join('\n');
 }
-
-/** True when colours and progress bars make sense on this stream. */
-export function isInteractive(stream: NodeJS.WriteStream): boolean {
-  return stream.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
-}
