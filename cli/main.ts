@@ -18,6 +18,14 @@ commands:
   compile FILE       compile a model and write its stages: forward.ir, training.ir (gradients), WGSL kernels
                      (--model NAME, -o DIR (default runs/compile/MODEL), --emit ir,grad,wgsl (default all),
                      --batch N (default 1): the batch the kernels are planned for)
+  train FILE         train an experiment on the GPU into a run folder: checkpoints, metrics.jsonl, curves,
+                     model.safetensors (--experiment NAME, --out DIR (default runs/EXPERIMENT-DATE-TIME),
+                     --resume: continue the run in --out (default the newest run of the experiment),
+                     --steps N: stop after N steps in all, resumable, --init FILE.safetensors: initial weights,
+                     --log-every N (50), --checkpoint-every N (200), --eval-every N (default each epoch))
+  eval FILE          accuracy and loss of an experiment's model on its eval data
+                     (--checkpoint CKPT: a .safetensors file, checkpoint or run folder (required),
+                     --experiment NAME, --split train|test, --batch N (500), --json: {"accuracy", "loss", "n"})
   doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
   help               this text
   version            the vitm version
@@ -126,6 +134,83 @@ async function main(argv: readonly string[]): Promise<number> {
         });
       } catch (error) {
         if (error instanceof CompileUsageError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
+    case 'train': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          experiment: { type: 'string' },
+          out: { type: 'string', short: 'o' },
+          resume: { type: 'boolean', default: false },
+          steps: { type: 'string' },
+          init: { type: 'string' },
+          'log-every': { type: 'string' },
+          'checkpoint-every': { type: 'string' },
+          'eval-every': { type: 'string' },
+        },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('train takes exactly one FILE');
+      const count = (name: string, text: string | undefined): number | undefined => {
+        if (text === undefined) return undefined;
+        const n = Number(text);
+        if (!(Number.isInteger(n) && n > 0)) throw new UsageError(`--${name} takes a positive integer, got '${text}'`);
+        return n;
+      };
+      const { trainCommand, TrainUsageError } = await import('./train.js');
+      try {
+        return await trainCommand(file, {
+          ...optional('experiment', values.experiment),
+          ...optional('out', values.out),
+          resume: values.resume,
+          ...optional('stopAfter', count('steps', values.steps)),
+          ...optional('init', values.init),
+          ...optional('logEvery', count('log-every', values['log-every'])),
+          ...optional('checkpointEvery', count('checkpoint-every', values['checkpoint-every'])),
+          ...optional('evalEvery', count('eval-every', values['eval-every'])),
+        });
+      } catch (error) {
+        if (error instanceof TrainUsageError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
+    case 'eval': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          checkpoint: { type: 'string' },
+          experiment: { type: 'string' },
+          split: { type: 'string' },
+          batch: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('eval takes exactly one FILE');
+      if (values.checkpoint === undefined) throw new UsageError('eval needs --checkpoint CKPT');
+      const split =
+        values.split === undefined ? undefined : (['train', 'test'] as const).find((x) => x === values.split);
+      if (values.split !== undefined && split === undefined)
+        throw new UsageError(`--split takes train or test, got '${values.split}'`);
+      const batch = values.batch === undefined ? undefined : Number(values.batch);
+      if (batch !== undefined && !(Number.isInteger(batch) && batch > 0))
+        throw new UsageError(`--batch takes a positive integer, got '${values.batch ?? ''}'`);
+      const { evalCommand } = await import('./eval.js');
+      const { TrainUsageError } = await import('./train.js');
+      try {
+        return await evalCommand(file, {
+          checkpoint: values.checkpoint,
+          json: values.json,
+          ...optional('experiment', values.experiment),
+          ...optional('split', split),
+          ...optional('batch', batch),
+        });
+      } catch (error) {
+        if (error instanceof TrainUsageError) throw new UsageError(error.message);
         throw error;
       }
     }

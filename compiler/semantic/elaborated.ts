@@ -249,6 +249,10 @@ export interface ElaboratedExperiment {
   readonly schedule?: Invocation;
   readonly length: { readonly kind: 'epochs' | 'steps'; readonly count: number };
   readonly batch: number;
+  /** Seeds initialisation, data order and augmentation (absent: 0). */
+  readonly seed?: number;
+  /** Clip the gradients to this global 2-norm. */
+  readonly clipGrad?: number;
   readonly afterStep: readonly HookInvocation[];
   readonly export?: { readonly transform?: HookInvocation; readonly as?: string; readonly span: Span };
 }

@@ -18,22 +18,22 @@ type Table = Readonly<Record<string, readonly string[]>>;
 
 /** Known callables per field, with their keyword parameters (all optional unless listed in REQUIRED). */
 const OPTIMIZERS: Table = {
-  sgd: ['lr', 'momentum', 'weight_decay', 'nesterov'],
-  adam: ['lr', 'beta1', 'beta2', 'eps', 'weight_decay'],
-  adamw: ['lr', 'beta1', 'beta2', 'eps', 'weight_decay'],
+  sgd: ['lr', 'momentum', 'weight_decay', 'nesterov', 'no_decay'],
+  adam: ['lr', 'beta1', 'beta2', 'eps', 'weight_decay', 'no_decay'],
+  adamw: ['lr', 'beta1', 'beta2', 'eps', 'weight_decay', 'no_decay'],
 };
 const SCHEDULES: Table = {
-  constant: [],
+  constant: ['warmup'],
   cosine: ['warmup', 'min_lr'],
   linear: ['start', 'end', 'steps', 'warmup'],
-  step: ['every', 'gamma'],
+  step: ['every', 'gamma', 'warmup'],
 };
 const LOSSES: Table = { cross_entropy: ['label_smoothing'], mse: [] };
 const DATASETS: Table = {
-  fashion_mnist: ['split', 'classes', 'limit', 'transform'],
+  fashion_mnist: ['split', 'classes', 'per_class', 'limit', 'transform', 'augment', 'seed'],
   mnist: ['split', 'classes', 'limit'],
   cifar10: ['split', 'limit'],
-  synthetic: ['size', 'classes', 'seed'],
+  synthetic: ['size', 'classes', 'seed', 'noise', 'split'],
 };
 /** Hooks take path arguments first (positional), then keyword arguments. */
 const HOOKS: Table = { ewa: ['beta'], to_ffn: [] };
@@ -52,6 +52,7 @@ const FIELDS = [
   'after_step',
   'export',
   'seed',
+  'clip_grad',
 ] as const;
 
 /** An expression as a path pattern (`blocks[1::2].mlp`), or undefined if it is not one. */
@@ -330,7 +331,22 @@ export function elaborateExperiment(
   const count = lengthField === undefined ? undefined : positiveInt(ctx, env, lengthField);
   const batchField = fields.get('batch');
   const batch = batchField === undefined ? undefined : positiveInt(ctx, env, batchField);
-  if (seedInvalid(ctx, env, fields.get('seed'))) okay = false;
+  const seed = seedOf(ctx, env, fields.get('seed'));
+  if (seed === false) okay = false;
+  const clip = fields.get('clip_grad');
+  const clipValue = clip === undefined ? undefined : evaluate(ctx, env, clip.value);
+  let clipGrad: number | undefined;
+  if (clip !== undefined && clipValue !== undefined) {
+    if ((clipValue.kind === 'int' || clipValue.kind === 'float') && clipValue.value > 0) clipGrad = clipValue.value;
+    else {
+      ctx.diags.error(
+        'VT5003',
+        clip.value.span,
+        `'clip_grad' is the largest global gradient norm, a positive number; got ${describeValue(clipValue)}`,
+      );
+      okay = false;
+    }
+  } else if (clip !== undefined) okay = false;
   const afterStep: HookInvocation[] = [];
   const hooksField = fields.get('after_step');
   if (hooksField !== undefined && model !== undefined) {
@@ -385,18 +401,21 @@ export function elaborateExperiment(
     ...(schedule === undefined ? {} : { schedule }),
     length: { kind: epochs !== undefined ? 'epochs' : 'steps', count },
     batch,
+    ...(typeof seed === 'number' ? { seed } : {}),
+    ...(clipGrad === undefined ? {} : { clipGrad }),
     afterStep,
     ...(exported === undefined ? {} : { export: exported }),
   };
 }
 
-function seedInvalid(ctx: Ctx, env: Env, f: A.Field | undefined): boolean {
-  if (f === undefined) return false;
+/** The experiment's seed: undefined when not given, false after reporting an error. */
+function seedOf(ctx: Ctx, env: Env, f: A.Field | undefined): number | undefined | false {
+  if (f === undefined) return undefined;
   const v = evaluate(ctx, env, f.value);
-  if (v === undefined) return true;
-  if (v.kind !== 'int') {
-    ctx.diags.error('VT5003', f.value.span, `'seed' must be an int, got ${describeValue(v)}`);
-    return true;
+  if (v === undefined) return false;
+  if (v.kind !== 'int' || v.value < 0 || v.value > 0xffffffff) {
+    ctx.diags.error('VT5003', f.value.span, `'seed' must be an int in 0..2^32-1, got ${describeValue(v)}`);
+    return false;
   }
-  return false;
+  return v.value;
 }

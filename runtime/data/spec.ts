@@ -14,7 +14,7 @@
  * Selection happens in a fixed order: source, then class subset, then N per class (seeded), so the same spec always
  * gives the same images. Named domains are the ones the methods' small-scale experiments use (METHODS.md).
  */
-import { selectClasses, takePerClass, type ImageDataset } from './dataset.js';
+import { datasetSize, selectClasses, subset, takePerClass, type ImageDataset } from './dataset.js';
 import { loadFashionMnist, type FashionSplit } from './fashion.js';
 import { BatchLoader, FASHION_MNIST_NORMALIZATION, evalBatches, type Batch, type Normalization } from './loader.js';
 import { syntheticDataset } from './synthetic.js';
@@ -22,7 +22,14 @@ import type { Transform } from './transforms.js';
 
 export type DataSource =
   | { readonly kind: 'fashion-mnist'; readonly split: FashionSplit; readonly dir?: string }
-  | { readonly kind: 'synthetic'; readonly count: number; readonly classes: number; readonly seed: number };
+  | {
+      readonly kind: 'synthetic';
+      readonly count: number;
+      readonly classes: number;
+      readonly seed: number;
+      readonly split?: 'train' | 'test';
+      readonly noise?: number;
+    };
 
 export const DOMAIN_NAMES = ['original', 'rot90', 'rot180', 'rot270', 'inverted', 'noisy'] as const;
 export type DomainName = (typeof DOMAIN_NAMES)[number];
@@ -51,6 +58,8 @@ export interface DataSpec {
   readonly classes?: readonly number[];
   /** Keep this many images per class, chosen with `seed`. */
   readonly perClass?: number;
+  /** Keep only the first this many images (after the class and per-class selection). */
+  readonly limit?: number;
   /** Seeds the per-class choice, the order and the random transforms (default 0). */
   readonly seed?: number;
   readonly domain?: DomainName | readonly Transform[];
@@ -67,11 +76,23 @@ export function resolveDataset(spec: DataSpec): ImageDataset {
       ds = loadFashionMnist(spec.source.split, spec.source.dir === undefined ? {} : { dir: spec.source.dir });
       break;
     case 'synthetic':
-      ds = syntheticDataset({ count: spec.source.count, classes: spec.source.classes, seed: spec.source.seed });
+      ds = syntheticDataset({
+        count: spec.source.count,
+        classes: spec.source.classes,
+        seed: spec.source.seed,
+        ...(spec.source.split === undefined ? {} : { split: spec.source.split }),
+        ...(spec.source.noise === undefined ? {} : { noise: spec.source.noise }),
+      });
       break;
   }
   if (spec.classes) ds = selectClasses(ds, spec.classes);
   if (spec.perClass !== undefined) ds = takePerClass(ds, spec.perClass, spec.seed ?? 0).taken;
+  if (spec.limit !== undefined && spec.limit < datasetSize(ds))
+    ds = subset(
+      ds,
+      Int32Array.from({ length: spec.limit }, (_, i) => i),
+      `${ds.name}[:${spec.limit}]`,
+    );
   return ds;
 }
 

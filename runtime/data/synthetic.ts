@@ -21,6 +21,8 @@ export interface SyntheticOptions {
   readonly noise?: number;
   /** Maximum shift of a sample from its prototype, in pixels (default 1). */
   readonly jitter?: number;
+  /** `test` draws other samples of the same classes (same prototypes) than `train`, the default. */
+  readonly split?: 'train' | 'test';
 }
 
 /** The class prototypes as float images in [0, 255], `[classes, C, H, W]`. */
@@ -58,7 +60,7 @@ export function syntheticDataset(options: SyntheticOptions): ImageDataset {
   const pixels = new Uint8Array(options.count * size);
   const labels = new Int32Array(options.count);
   for (let i = 0; i < options.count; i++) {
-    const rng = Rng.of(options.seed, 'sample', i);
+    const rng = Rng.of(options.seed, options.split === 'test' ? 'test-sample' : 'sample', i);
     const c = i % options.classes;
     labels[i] = c;
     const dy = rng.int(-jitter, jitter);
@@ -79,7 +81,7 @@ export function syntheticDataset(options: SyntheticOptions): ImageDataset {
     }
   }
   return validateDataset({
-    name: `synthetic(${options.classes} classes, seed ${options.seed})`,
+    name: `synthetic(${options.classes} classes, seed ${options.seed}${options.split === 'test' ? ', test' : ''})`,
     shape,
     classes: options.classes,
     pixels,

@@ -67,12 +67,23 @@ export interface ExecutorOptions {
   readonly reuse?: boolean;
   /** Optimizer state bytes per trainable parameter element, counted in the memory report (default 0). */
   readonly stateBytesPerParameterElement?: number;
+  /**
+   * Inputs held in buffers the caller owns (e.g. an evaluation graph reading the parameters a training executor
+   * updates in place): the executor binds these buffers instead of allocating its own, never writes them, and treats
+   * their values as present. Each must be at least as large as the input.
+   */
+  readonly externalInputs?: ReadonlyMap<string, GPUBuffer>;
 }
 
 export interface RunOptions {
   readonly symbols?: SymbolValues;
   /** Which outputs to read back (default all). */
   readonly outputs?: readonly string[];
+  /**
+   * More work recorded into the run's compute pass after the graph's kernels (e.g. an optimizer update reading the
+   * gradients, which are pinned); dispatches in one pass see each other's writes in order.
+   */
+  readonly epilogue?: (pass: GPUComputePassEncoder) => void;
 }
 
 /** A step bound to its buffers, ready to record. */
@@ -217,6 +228,30 @@ export class GraphExecutor {
     return (await this.prepare(symbols)).memory;
   }
 
+  /** The device buffer holding input `name` for a binding of the symbols (resident between runs). */
+  async inputBuffer(name: string, symbols: SymbolValues = {}): Promise<GPUBuffer> {
+    const input = this.graph.inputs.find((i) => i.name === name);
+    if (!input) throw new RangeError(`the graph has no input named '${name}'`);
+    return this.bufferOf(await this.prepare(symbols), input.value.id, `input '${name}'`);
+  }
+
+  /**
+   * The device buffer holding output `name` for a binding of the symbols. Gradients are pinned, so an epilogue may
+   * read them; other outputs hold their value from the end of a run until the next run starts.
+   */
+  async outputBuffer(name: string, symbols: SymbolValues = {}): Promise<GPUBuffer> {
+    const output = this.graph.outputs.find((o) => o.name === name);
+    if (!output) throw new RangeError(`the graph has no output named '${name}'`);
+    return this.bufferOf(await this.prepare(symbols), output.value.id, `output '${name}'`);
+  }
+
+  private bufferOf(prepared: Prepared, id: number, what: string): GPUBuffer {
+    const root = prepared.plan.aliases.get(id) ?? id;
+    const buffer = prepared.slots[slotOf(prepared.memory, prepared.plan, { kind: 'value', id: root })];
+    if (!buffer) throw new RangeError(`${what} has no buffer`);
+    return buffer;
+  }
+
   /**
    * Writes input values (typically the parameters) to the device for the binding `options.symbols`; they stay
    * resident, so later runs need not pass them. Other bindings receive them before their next run.
@@ -258,6 +293,7 @@ export class GraphExecutor {
           const encoder = d.createCommandEncoder({ label: 'vitm:graph' });
           const pass = encoder.beginComputePass({ label: 'vitm:graph' });
           for (const step of prepared.steps) step.encode(pass);
+          options.epilogue?.(pass);
           pass.end();
           reads.forEach((r, i) => {
             encoder.copyBufferToBuffer(r.buffer, 0, staged[i] as GPUBuffer, 0, r.size);
@@ -316,9 +352,13 @@ export class GraphExecutor {
    */
   private writeInputs(prepared: Prepared, inputs: Readonly<Record<string, HostTensor>>, complete: boolean): void {
     const known = new Set(this.graph.inputs.map((i) => i.name));
-    for (const name of Object.keys(inputs))
+    const external = this.options.externalInputs;
+    for (const name of Object.keys(inputs)) {
       if (!known.has(name)) throw new RangeError(`the graph has no input named '${name}'`);
+      if (external?.has(name)) throw new RangeError(`input '${name}' is held in an external buffer`);
+    }
     for (const input of this.graph.inputs) {
+      if (external?.has(input.name)) continue;
       const given = inputs[input.name];
       const shape = evalShape(input.value.type.shape, prepared.symbols);
       const fits = (t: HostTensor): boolean =>
@@ -411,7 +451,19 @@ export class GraphExecutor {
     }
     const owned: Disposable[] = [];
     try {
-      const slots = memory.slots.map((slot) => {
+      const externalSlots = new Map<number, GPUBuffer>();
+      for (const [name, buffer] of this.options.externalInputs ?? []) {
+        const input = this.graph.inputs.find((i) => i.name === name);
+        if (!input) throw new RangeError(`the graph has no input named '${name}' to bind to an external buffer`);
+        const index = slotOf(memory, plan, { kind: 'value', id: input.value.id });
+        const slot = memory.slots[index];
+        if (slot?.members.length !== 1 || buffer.size < slot.bytes)
+          throw new RangeError(`input '${name}' cannot use an external buffer of ${buffer.size} bytes`);
+        externalSlots.set(index, buffer);
+      }
+      const slots = memory.slots.map((slot, index) => {
+        const external = externalSlots.get(index);
+        if (external) return external;
         const label = slot.members.length > 1 ? `${slot.label}+${slot.members.length - 1}` : slot.label;
         const buffer = gpu.createBuffer(label, slot.bytes, STORAGE_USAGE);
         owned.push(buffer);

@@ -1,0 +1,143 @@
+/**
+ * Evaluation of a classifier on the GPU: the forward graph at a fixed batch size (the last batch padded with zero
+ * images whose logits are ignored, so one prepared plan serves every batch), logits read back per batch, and the
+ * mean cross-entropy (without label smoothing) and accuracy (arg-max, first maximum) computed on the host in float64.
+ */
+import type { Graph } from '../../compiler/ir/graph.js';
+import { SEED_INPUT } from '../../compiler/lower/lower.js';
+import { evalShape, type SymbolValues } from '../../compiler/types/shape.js';
+import type { Batch } from '../data/loader.js';
+import { VitmRuntimeError } from '../errors.js';
+import type { GpuDevice } from '../webgpu/device.js';
+import { GraphExecutor, type ExecutorOptions, type HostTensor } from '../webgpu/executor.js';
+
+export interface EvalResult {
+  /** Fraction of correct predictions, 0-1. */
+  readonly accuracy: number;
+  /** Mean cross-entropy. */
+  readonly loss: number;
+  /** Images evaluated. */
+  readonly n: number;
+}
+
+/** The image input of a model graph (the one data input that is neither the labels nor the random seed). */
+export function imageInput(graph: Graph): Graph['inputs'][number] {
+  const data = graph.inputs.filter((i) => i.kind !== 'param' && i.name !== 'labels' && i.name !== SEED_INPUT);
+  const input = data[0];
+  if (data.length !== 1 || input === undefined)
+    throw new VitmRuntimeError(
+      'VT6018',
+      `the model's forward takes ${data.length} data inputs; the trainer needs exactly one batch of images`,
+      'declare forward(x: f32[B, channels, height, width]) -> f32[B, classes]',
+    );
+  return input;
+}
+
+/** The name of the batch symbol (the image input's leading dimension). */
+export function batchSymbol(graph: Graph): string {
+  const input = imageInput(graph);
+  const lead = input.value.type.shape[0];
+  const name = lead?.syms[0];
+  if (lead?.coeff !== 1 || lead.syms.length !== 1 || name === undefined || input.value.type.shape.length !== 4)
+    throw new VitmRuntimeError(
+      'VT6018',
+      `the model's input '${input.name}' must be a batch of images [B, channels, height, width]`,
+      'declare forward(x: f32[B, channels, height, width]) -> f32[B, classes]',
+    );
+  return name;
+}
+
+/** Mean cross-entropy and correct count of `size` rows of `logits` ([rows, classes]) against `labels`. */
+export function scoreLogits(
+  logits: ArrayLike<number>,
+  classes: number,
+  labels: ArrayLike<number>,
+  size: number,
+): { lossSum: number; correct: number } {
+  let lossSum = 0;
+  let correct = 0;
+  for (let r = 0; r < size; r++) {
+    const base = r * classes;
+    let best = 0;
+    let top = logits[base] as number;
+    for (let c = 1; c < classes; c++) {
+      const v = logits[base + c] as number;
+      if (v > top) {
+        top = v;
+        best = c;
+      }
+    }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp((logits[base + c] as number) - top);
+    const label = labels[r] as number;
+    lossSum += top + Math.log(sum) - (logits[base + label] as number);
+    if (best === label) correct++;
+  }
+  return { lossSum, correct };
+}
+
+export class Evaluator {
+  private readonly executor: GraphExecutor;
+  private readonly symbols: SymbolValues;
+  private readonly input: string;
+  private readonly output: string;
+  private readonly padded: Float32Array;
+  private readonly imageShape: readonly number[];
+
+  constructor(
+    gpu: GpuDevice,
+    private readonly forward: Graph,
+    readonly batch: number,
+    options: ExecutorOptions = {},
+  ) {
+    this.executor = new GraphExecutor(gpu, forward, options);
+    this.symbols = { [batchSymbol(forward)]: batch };
+    this.input = imageInput(forward).name;
+    const out = forward.outputs[0];
+    if (out === undefined) throw new VitmRuntimeError('VT6018', "the model's forward has no output");
+    this.output = out.name;
+    const shape = evalShape(imageInput(forward).value.type.shape, this.symbols);
+    this.imageShape = shape;
+    this.padded = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  }
+
+  /** Writes the parameters from the host (when they are not bound to external buffers). */
+  async setParams(params: Readonly<Record<string, HostTensor>>): Promise<void> {
+    await this.executor.setInputs(params, { symbols: this.symbols });
+  }
+
+  /** Evaluates every batch; `onBatch` reports progress (images done). */
+  async run(batches: Iterable<Batch>, onBatch?: (done: number) => void): Promise<EvalResult> {
+    let n = 0;
+    let lossSum = 0;
+    let correct = 0;
+    const seeded = this.forward.inputs.some((i) => i.name === SEED_INPUT);
+    for (const b of batches) {
+      if (b.size > this.batch) throw new RangeError(`a batch of ${b.size} is larger than the evaluation batch`);
+      let images: Float32Array = b.images;
+      if (b.size < this.batch) {
+        this.padded.fill(0);
+        this.padded.set(b.images);
+        images = this.padded;
+      }
+      const inputs: Record<string, HostTensor> = {
+        [this.input]: { dtype: 'f32', shape: this.imageShape, data: images },
+      };
+      if (seeded) inputs[SEED_INPUT] = { dtype: 'u32', shape: [], data: [0] };
+      const result = await this.executor.run(inputs, { symbols: this.symbols, outputs: [this.output] });
+      const logits = result[this.output];
+      if (!logits) throw new RangeError('the forward graph returned no logits');
+      const classes = logits.shape[logits.shape.length - 1] ?? 1;
+      const s = scoreLogits(logits.data, classes, b.labels, b.size);
+      lossSum += s.lossSum;
+      correct += s.correct;
+      n += b.size;
+      onBatch?.(n);
+    }
+    return { accuracy: n > 0 ? correct / n : 0, loss: n > 0 ? lossSum / n : 0, n };
+  }
+
+  dispose(): void {
+    this.executor.dispose();
+  }
+}
