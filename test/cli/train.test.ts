@@ -68,7 +68,9 @@ describe('vitm train', () => {
     const r = runCli(['train', file, '--experiment', 'quick', '--out', out, '--log-every', '4'], {}, 120_000);
     expect(r.stderr).not.toMatch(JS_STACK_FRAME);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^train quick: model Small \([\d,]+ parameters, [\d,]+ trained\), adamw, batch 16, 48 steps/);
+    expect(r.stdout).toMatch(
+      /^train quick: model Small \([\d,]+ parameters, [\d,]+ trained\), adamw, batch 16, 48 steps/,
+    );
     expect(r.stdout).toMatch(/\ntest accuracy \d+\.\d\d%, loss \d\.\d{4} on 60 images\n/);
     for (const f of ['model.safetensors', 'metrics.jsonl', 'curves.svg', 'curves.png', 'latest'])
       expect(existsSync(join(out, f)), f).toBe(true);
@@ -138,7 +140,9 @@ describe('vitm train', () => {
     );
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`resuming at step ${step}`);
-    expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe(`checkpoints/step-${String(step + 7).padStart(8, '0')}`);
+    expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe(
+      `checkpoints/step-${String(step + 7).padStart(8, '0')}`,
+    );
   });
 
   it('a setting out of range is VT6018 at its file:line:col', async (ctx) => {
