@@ -95,7 +95,7 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
   const experiment = pickExperiment(result.program, options.experiment);
   const model = result.program.models.find((m) => m.name === experiment.model);
   if (!model) throw new TrainUsageError(`the experiment's model '${experiment.model}' is not in the program`);
-  const config = trainConfig(experiment, locator(result.files));
+  const config = trainConfig(experiment, locator(result.files), result.program.models);
   const root = options.runsRoot ?? 'runs';
   let runDir = options.out;
   if (runDir === undefined && options.resume) {
@@ -186,6 +186,7 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
         `test accuracy ${percent(r.eval.accuracy)}, loss ${r.eval.loss.toFixed(4)} on ${formatCount(r.eval.n)} images`,
       );
     out(`wrote ${join(r.runDir, 'model.safetensors')}, ${join(r.runDir, 'metrics.jsonl')}`);
+    if (r.exported !== undefined) out(`exported ${r.exported}`);
     if (r.curves?.svg !== undefined) out(`curves ${r.curves.svg}${r.curves.png ? `, ${r.curves.png}` : ''}`);
     return 0;
   } catch (error) {

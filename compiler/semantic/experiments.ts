@@ -36,7 +36,7 @@ const DATASETS: Table = {
   synthetic: ['size', 'classes', 'seed', 'noise', 'split'],
 };
 /** Hooks take path arguments first (positional), then keyword arguments. */
-const HOOKS: Table = { ewa: ['beta'], to_ffn: [] };
+const HOOKS: Table = { ewa: ['beta', 'until'], to_ffn: [] };
 const EXPORTS: Table = { to_ffn: [], safetensors: ['path'] };
 
 const FIELDS = [

@@ -3,7 +3,12 @@
  * already checked the names and types of every field; this adds the checks that need values (ranges, data sets
  * this machine has) and fills in the defaults. Errors are VT6018 with the `.vitm` location of the setting.
  */
-import type { ConstValue, ElaboratedExperiment, Invocation } from '../../compiler/semantic/elaborated.js';
+import type {
+  ConstValue,
+  ElaboratedExperiment,
+  ElaboratedModel,
+  Invocation,
+} from '../../compiler/semantic/elaborated.js';
 import type { Span } from '../../compiler/source/source.js';
 import type { DataSpec } from '../data/spec.js';
 import { DOMAIN_NAMES, type DomainName } from '../data/spec.js';
@@ -26,7 +31,40 @@ export interface TrainConfig {
   readonly seed: number;
   readonly train: DataSpec;
   readonly eval?: DataSpec;
+  readonly hooks: readonly EwaHook[];
+  readonly export?: ExportSpec;
 }
+
+/** A value that may change with the step: a constant, or `linear(start, end, steps)` (then held at `end`). */
+export type StepValue =
+  | { readonly kind: 'constant'; readonly value: number }
+  | { readonly kind: 'linear'; readonly start: number; readonly end: number; readonly steps: number };
+
+/** The value at step `step` (0-based). */
+export function valueAt(v: StepValue, step: number): number {
+  if (v.kind === 'constant') return v.value;
+  return v.start + (v.end - v.start) * Math.min(1, step / Math.max(1, v.steps));
+}
+
+/** `ewa(paths..., beta, until)`: experts weights averaging after every optimizer step (before step `until`). */
+export interface EwaHook {
+  readonly kind: 'ewa';
+  /** The mixtures of experts it applies to, as instance paths (`blocks.1.mlp`). */
+  readonly paths: readonly string[];
+  readonly beta: StepValue;
+  /** The first step it no longer runs at ("early EWA"); undefined: every step. */
+  readonly until?: number;
+  /** Where the hook is written, for messages. */
+  readonly where: string;
+}
+
+export type ExportSpec = {
+  /** The model the exported weights must fit (`as Model`). */
+  readonly as?: { readonly model: string; readonly parameters: ReadonlyMap<string, readonly number[]> };
+} & (
+  | { readonly kind: 'weights'; readonly path: string }
+  | { readonly kind: 'to_ffn'; readonly paths: readonly string[]; readonly path: string }
+);
 
 /** Formats a span as `file:line:col` for messages. */
 export type Locate = (span: Span) => string;
@@ -209,7 +247,11 @@ function scheduleSpec(inv: Invocation | undefined, locate: Locate): ScheduleSpec
 }
 
 /** The trainer's settings for an elaborated experiment. */
-export function trainConfig(experiment: ElaboratedExperiment, locate: Locate): TrainConfig {
+export function trainConfig(
+  experiment: ElaboratedExperiment,
+  locate: Locate,
+  models: readonly ElaboratedModel[] = [],
+): TrainConfig {
   const seed = experiment.seed ?? 0;
   const optimizer = optimizerSpec(experiment.optimizer, locate);
   const noDecayText = str(experiment.optimizer, 'no_decay');
@@ -231,15 +273,61 @@ export function trainConfig(experiment: ElaboratedExperiment, locate: Locate): T
     throw configError(locate, experiment.loss.span, `label_smoothing must be in [0, 1), got ${labelSmoothing}`);
   if (experiment.data === undefined)
     throw configError(locate, experiment.span, `the experiment ${experiment.name} has no 'data' to train on`);
-  const afterStep = experiment.afterStep[0];
-  if (afterStep !== undefined)
-    throw configError(
-      locate,
-      afterStep.span,
-      `the after-step hook '${afterStep.name}' is not supported by this trainer`,
-      'remove after_step to train the model without it',
-    );
+  const hooks: EwaHook[] = experiment.afterStep.map((h) => {
+    if (h.name !== 'ewa')
+      throw configError(locate, h.span, `'${h.name}' is not an after-step hook (after_step takes ewa(...))`);
+    const paths = h.targets.flatMap((t) => t.matches);
+    if (paths.length === 0) throw configError(locate, h.span, 'ewa needs the paths of mixtures of experts');
+    const schedule = h.schedules.get('beta');
+    let beta: StepValue;
+    if (schedule !== undefined) {
+      if (schedule.name !== 'linear')
+        throw configError(locate, schedule.span, `beta takes a number or linear(start, end, steps: N)`);
+      beta = {
+        kind: 'linear',
+        start: num(schedule, 'start', 0),
+        end: num(schedule, 'end', 0),
+        steps: num(schedule, 'steps', 1),
+      };
+    } else beta = { kind: 'constant', value: num(h, 'beta', 0.3) };
+    const betas = beta.kind === 'constant' ? [beta.value] : [beta.start, beta.end];
+    if (betas.some((b) => !(b >= 0 && b <= 1)))
+      throw configError(locate, h.span, `ewa: beta must be in [0, 1], got ${betas.join(' to ')}`);
+    const until = h.args.has('until') ? num(h, 'until', 0) : undefined;
+    if (until !== undefined && !(Number.isInteger(until) && until > 0))
+      throw configError(locate, h.span, 'ewa: until is a step count, a positive int');
+    return { kind: 'ewa', paths, beta, ...(until === undefined ? {} : { until }), where: locate(h.span) };
+  });
+  let exported: ExportSpec | undefined;
+  const exp = experiment.export;
+  if (exp !== undefined) {
+    const as = exp.as === undefined ? undefined : models.find((m) => m.name === exp.as);
+    const target =
+      as === undefined
+        ? {}
+        : {
+            as: {
+              model: as.name,
+              parameters: new Map(
+                as.parameters.map((p) => [p.parameter.path, p.parameter.type.shape.map((d) => d.coeff)]),
+              ),
+            },
+          };
+    const t = exp.transform;
+    if (t === undefined) exported = { kind: 'weights', path: `${exp.as ?? experiment.model}.safetensors`, ...target };
+    else if (t.name === 'safetensors')
+      exported = { kind: 'weights', path: str(t, 'path') ?? 'export.safetensors', ...target };
+    else
+      exported = {
+        kind: 'to_ffn',
+        paths: t.targets.flatMap((x) => x.matches),
+        path: `${exp.as ?? experiment.model}.safetensors`,
+        ...target,
+      };
+  }
   return {
+    hooks,
+    ...(exported === undefined ? {} : { export: exported }),
     experiment: experiment.name,
     model: experiment.model,
     optimizer,

@@ -27,6 +27,8 @@ import type { Tensor, TensorMap } from '../checkpoint/safetensors.js';
 import { f32, toFloat32 } from '../checkpoint/tensor.js';
 import { writeSafetensorsFile } from '../checkpoint/run.js';
 import type { CurveFiles } from '../metrics/curves.js';
+import { isAbsolute, join } from 'node:path';
+import { checkFitsModel, foldExperts, type WeightTensor } from './export.js';
 import type { BatchLoader } from '../data/loader.js';
 import { hashCounter, deriveKey } from '../data/rng.js';
 import { dataLoader, evalData, resolveDataset } from '../data/spec.js';
@@ -112,6 +114,8 @@ export interface TrainResult {
   /** The final evaluation, if the experiment has eval data and the run ended. */
   readonly eval?: EvalResult;
   readonly curves?: CurveFiles;
+  /** The experiment's `export`, written when the run completed. */
+  readonly exported?: string;
   readonly seconds: number;
 }
 
@@ -452,7 +456,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (step % logEvery === 0 || checkpointDue) await flushMetrics();
       if (checkpointDue) lastCheckpoint = await saveCheckpoint();
       const evalDue = options.evalEvery !== undefined ? step % options.evalEvery === 0 : epochEnd;
-      if ((evalDue && !(last && step === totalSteps)) || (last && step === totalSteps)) finalEval = await evaluate();
+      if (evalDue || (last && step === totalSteps)) finalEval = await evaluate();
       if (stop && !last) {
         interrupted = true;
         break;
@@ -460,17 +464,35 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     if (step === step0 && evaluator && step === totalSteps) finalEval = await evaluate();
     const done = step === totalSteps;
+    let exported: string | undefined;
     if (done) {
-      const weights = new Map<string, Tensor>();
+      const final = new Map<string, WeightTensor>();
       for (const p of params)
-        weights.set(p.name, f32(p.shape, await gpu.readFloat32(paramBuffers.get(p.name) as GPUBuffer, p.elements)));
-      writeSafetensorsFile(`${run.dir}/model.safetensors`, weights, {
+        final.set(p.name, {
+          shape: p.shape,
+          values: await gpu.readFloat32(paramBuffers.get(p.name) as GPUBuffer, p.elements),
+        });
+      const meta = {
         format: 'pt',
         'vitm.experiment': config.experiment,
         'vitm.model': config.model,
         'vitm.step': String(step),
         ...options.metadata,
-      });
+      };
+      const tensors = (m: ReadonlyMap<string, WeightTensor>): Map<string, Tensor> =>
+        new Map([...m].map(([k, t]) => [k, f32(t.shape, t.values)]));
+      writeSafetensorsFile(join(run.dir, 'model.safetensors'), tensors(final), meta);
+      const spec = config.export;
+      if (spec) {
+        const out = spec.kind === 'to_ffn' ? foldExperts(final, spec.paths) : final;
+        if (spec.as) checkFitsModel(out, spec.as.parameters, spec.as.model);
+        exported = isAbsolute(spec.path) ? spec.path : join(run.dir, spec.path);
+        writeSafetensorsFile(exported, tensors(out), {
+          ...meta,
+          ...(spec.as ? { 'vitm.model': spec.as.model } : {}),
+          ...(spec.kind === 'to_ffn' ? { 'vitm.folded': spec.paths.join(',') } : {}),
+        });
+      }
     }
     const curves = run.finish(`${config.experiment} (${config.model})`);
     return {
@@ -480,6 +502,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       interrupted: interrupted || !done,
       checkpoint: lastCheckpoint ?? '',
       ...(finalEval === undefined || !done ? {} : { eval: finalEval }),
+      ...(exported === undefined ? {} : { exported }),
       curves,
       seconds: (performance.now() - started) / 1000,
     };
