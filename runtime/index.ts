@@ -30,3 +30,5 @@ export {
 } from './webgpu/executor.js';
 export { matmulOnHost, matmulShape, runMatmul, type MatmulShape } from './webgpu/matmul.js';
 export { selectMatmulConfig, TuningCache, defaultTuningCache } from './webgpu/tuning.js';
+/** Property tests of `law` declarations (`vitm test`). */
+export * as laws from './laws/index.js';
