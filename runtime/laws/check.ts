@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { lowerLaw } from '../../compiler/lower/lower.js';
 import type { Graph } from '../../compiler/ir/graph.js';
 import type { ElaboratedLaw } from '../../compiler/semantic/elaborated.js';
-import { type DType, evalShape, isFloat, type SymbolValues } from '../../compiler/types/shape.js';
+import { type DType, evalShape, isFloat } from '../../compiler/types/shape.js';
 import { evaluateEquation } from '../reference/interpret.js';
 import { makeTensor, type RefTensor } from '../reference/tensor.js';
 import type { GpuDevice } from '../webgpu/device.js';
@@ -228,7 +228,7 @@ export async function checkLaw(
     if (options.gpu === undefined) throw new RangeError('the webgpu backend needs a device (options.gpu)');
     executor = new GraphExecutor(options.gpu, graph);
   }
-  let fatal: unknown;
+  let fatal: Error | undefined;
   const property = fc.asyncProperty(lawCases(graph, options.maxDim), async (c) => {
     let values: Map<number, RefTensor>;
     try {
@@ -246,7 +246,7 @@ export async function checkLaw(
         outputs = await executor.run(c.inputs, { symbols: c.symbols });
       } catch (error) {
         // A device failure is not a counterexample: stop and report it.
-        fatal ??= error;
+        fatal ??= error instanceof Error ? error : new Error(String(error));
         throw error;
       }
     }

@@ -17,9 +17,27 @@ function number(x: number): string {
   return short.length < String(x).length ? short : String(x);
 }
 
+function unravel(i: number, shape: readonly number[]): number[] {
+  const index: number[] = [];
+  let rest = i;
+  for (let a = shape.length - 1; a >= 0; a--) {
+    const d = shape[a] ?? 1;
+    index.unshift(rest % d);
+    rest = Math.floor(rest / d);
+  }
+  return index;
+}
+
+/** The elements: all of a small tensor; for a large one the first few, or its non-zeros when there are few. */
 function values(t: RefTensor): string {
-  const shown = Array.from(t.data.slice(0, SHOWN), number);
-  return `[${shown.join(', ')}${t.data.length > SHOWN ? `, ... (${t.data.length} values)` : ''}]`;
+  if (t.data.length <= SHOWN) return `[${Array.from(t.data, number).join(', ')}]`;
+  const nonzero = Array.from(t.data.keys()).filter((i) => t.data[i] !== 0);
+  if (nonzero.length <= SHOWN / 4) {
+    if (nonzero.length === 0) return `all ${t.data.length} zero`;
+    const at = nonzero.map((i) => `[${unravel(i, t.shape).join(', ')}] = ${number(t.data[i] ?? NaN)}`);
+    return `zero except ${at.join(', ')}`;
+  }
+  return `[${Array.from(t.data.slice(0, SHOWN), number).join(', ')}, ... (${t.data.length} values)]`;
 }
 
 function where(result: LawResult, files: ReadonlyMap<string, SourceFile>): { location: string; excerpt: string[] } {

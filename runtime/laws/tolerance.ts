@@ -43,33 +43,15 @@ export function reductionLength(eq: Equation, symbols: SymbolValues): number {
   const arg = eq.args[0];
   const shape = arg === undefined ? [] : arg.type.shape.map((d) => concrete(d) ?? evalDim(d, symbols));
   const last = shape[shape.length - 1] ?? 1;
-  switch (eq.op) {
-    case 'reduce_sum':
-    case 'reduce_mean':
-    case 'reduce_max':
-    case 'logsumexp': {
-      const axes = (eq.attrs as { readonly axes: readonly number[] }).axes;
-      return axes.reduce((n, a) => n * (shape[a] ?? 1), 1);
-    }
-    case 'matmul': {
-      const { transposeA } = eq.attrs as { readonly transposeA: boolean };
-      return transposeA ? (shape[shape.length - 2] ?? 1) : last;
-    }
-    case 'softmax': {
-      const axis = (eq.attrs as { readonly axis: number }).axis;
-      return shape[axis] ?? 1;
-    }
-    case 'layer_norm':
-    case 'cross_entropy':
-      return last;
-    case 'add_n':
-      return eq.args.length;
-    case 'scatter_add':
-    case 'scatter_add_along_axis':
-      return shape.reduce((n, d) => n * d, 1);
-    default:
-      return 1;
+  if (eq.op === 'reduce_sum' || eq.op === 'reduce_mean' || eq.op === 'reduce_max' || eq.op === 'logsumexp') {
+    return eq.attrs.axes.reduce((n, a) => n * (shape[a] ?? 1), 1);
   }
+  if (eq.op === 'matmul') return eq.attrs.transposeA ? (shape[shape.length - 2] ?? 1) : last;
+  if (eq.op === 'softmax') return shape[eq.attrs.axis] ?? 1;
+  if (eq.op === 'layer_norm' || eq.op === 'cross_entropy') return last;
+  if (eq.op === 'add_n') return eq.args.length;
+  if (eq.op === 'scatter_add' || eq.op === 'scatter_add_along_axis') return shape.reduce((n, d) => n * d, 1);
+  return 1;
 }
 
 /** The accumulation length `A` of every value of the graph, by value id (inputs 0). */
