@@ -32,3 +32,5 @@ export { matmulOnHost, matmulShape, runMatmul, type MatmulShape } from './webgpu
 export { selectMatmulConfig, TuningCache, defaultTuningCache } from './webgpu/tuning.js';
 /** Property tests of `law` declarations (`vitm test`). */
 export * as laws from './laws/index.js';
+/** Experts Weights Averaging: the after-step update of stacked expert tensors, one GPU kernel. */
+export { EWA_WGSL, ewaCoefficients, ewaOnHost, runEwa, type EwaOptions, type EwaTensor } from './hooks/ewa.js';
