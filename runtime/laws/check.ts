@@ -73,6 +73,8 @@ export interface LawResult {
   readonly skipped: number;
   readonly seed: number;
   readonly counterexample?: LawCounterexample;
+  /** Why a law that failed without a counterexample could not be tested (its `when` held too rarely). */
+  readonly untested?: string;
 }
 
 const FLOAT_RANGE = 2;
@@ -263,19 +265,22 @@ export async function checkLaw(
     const error =
       failure?.detail ??
       (failure === undefined ? String((details.errorInstance as Error | undefined)?.message) : undefined);
+    if (counter === undefined) {
+      const why =
+        details.numSkips > 0
+          ? `its when condition was false in ${details.numSkips} drawn cases and true in ${details.numRuns}`
+          : ((details.errorInstance as Error | undefined)?.message ?? 'fast-check gave no case');
+      return { ...base, ok: false, untested: why };
+    }
     return {
       ...base,
       ok: false,
-      ...(counter === undefined
-        ? {}
-        : {
-            counterexample: {
-              case: counter,
-              ...(failure?.mismatch === undefined ? {} : { mismatch: failure.mismatch }),
-              ...(error === undefined ? {} : { error }),
-              shrinks: details.numShrinks,
-            },
-          }),
+      counterexample: {
+        case: counter,
+        ...(failure?.mismatch === undefined ? {} : { mismatch: failure.mismatch }),
+        ...(error === undefined ? {} : { error }),
+        shrinks: details.numShrinks,
+      },
     };
   } finally {
     executor?.dispose();

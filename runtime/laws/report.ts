@@ -76,6 +76,12 @@ export function renderLawResult(result: LawResult, files: ReadonlyMap<string, So
   const { location, excerpt } = where(result, files);
   const cases = `${result.runs} case${result.runs === 1 ? '' : 's'}${result.skipped > 0 ? `, ${result.skipped} skipped by when` : ''}`;
   if (result.ok) return `ok    law ${result.law.name} on ${result.backend} (${cases})`;
+  if (result.untested !== undefined) {
+    return [
+      `${location}: error VT6020: the law '${result.law.name}' could not be tested on ${result.backend}: ${result.untested}`,
+      ...excerpt,
+    ].join('\n');
+  }
   const c = result.counterexample;
   const m = c?.mismatch;
   const what =

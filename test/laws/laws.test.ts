@@ -102,6 +102,23 @@ describe('laws on the reference interpreter', () => {
     }
   });
 
+  test('a when condition skips the cases it rejects; a law no case meets is reported untested', async () => {
+    const relu = lawsOf('test/laws/holds.vitm').laws.find((l) => l.name === 'relu_is_the_identity_on_nonnegatives');
+    if (relu === undefined) throw new Error('no relu law');
+    const held = await checkLaw(relu, 'reference', { runs: 30 });
+    expect(held.ok).toBe(true);
+    expect(held.skipped).toBeGreaterThan(0);
+    const { laws, files } = lawsOf('test/laws/untested.vitm');
+    const never = laws[0];
+    if (never === undefined) throw new Error('no law');
+    const r = await checkLaw(never, 'reference', { runs: 10 });
+    expect(r.ok).toBe(false);
+    expect(r.counterexample).toBeUndefined();
+    expect(renderLawResult(r, files)).toMatch(
+      /^test\/laws\/untested\.vitm:2:1: error VT6020: the law 'never_tested' could not be tested on reference: its when condition was false in \d+ drawn cases and true in 0/,
+    );
+  });
+
   test('every false law fails with a shrunk counterexample that breaks it', async () => {
     const { laws, files } = lawsOf('test/laws/false.vitm');
     expect(laws.length).toBe(5);
