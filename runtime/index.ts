@@ -34,3 +34,5 @@ export { selectMatmulConfig, TuningCache, defaultTuningCache } from './webgpu/tu
 export * as laws from './laws/index.js';
 /** Experts Weights Averaging: the after-step update of stacked expert tensors, one GPU kernel. */
 export { EWA_WGSL, ewaCoefficients, ewaOnHost, runEwa, type EwaOptions, type EwaTensor } from './hooks/ewa.js';
+/** The stacked expert tensors of a std.moe model and the fold `to_ffn` of their values. */
+export { EXPERT_MODULE, expertTensors, foldExperts, type ExpertTensor, type FoldTensor } from './hooks/fold.js';
