@@ -4,16 +4,16 @@
  * device), and comparing them with the tolerance of `tolerance.ts`. On failure fast-check shrinks the case, and the
  * result carries the minimal counterexample it found.
  *
- * What is drawn (spec/language.md, "Laws"): every dimension symbol of the law's tensor parameters from 1 to `maxDim`
- * (default 4); float tensor elements in [-2, 2] and module weights in [-1, 1] (three in four a multiple of 1/64, the
- * rest any f32 in the range); integer tensor
- * elements from 0 to 3; bools; the `rng.seed` of random builtins over all u32. A case whose `when` condition is false
- * anywhere is skipped.
+ * What is drawn (spec/language.md, "Laws"): every dimension symbol of the law's tensor parameters within the bounds
+ * its `when` declares (`N >= 2 and N <= 8`), by default from 1 to `maxDim` (default 4); float tensor elements in
+ * [-2, 2] and module weights in [-1, 1] (three in four a multiple of 1/64, the rest any f32 in the range); integer
+ * tensor elements from 0 to 3; bools; the `rng.seed` of random builtins over all u32. A case whose `when` condition
+ * is false anywhere is skipped.
  */
 import fc from 'fast-check';
 import { lowerLaw } from '../../compiler/lower/lower.js';
 import type { Graph } from '../../compiler/ir/graph.js';
-import type { ElaboratedLaw } from '../../compiler/semantic/elaborated.js';
+import type { DimBound, ElaboratedLaw } from '../../compiler/semantic/elaborated.js';
 import { type DType, evalShape, isFloat } from '../../compiler/types/shape.js';
 import { evaluateEquation } from '../reference/interpret.js';
 import { makeTensor, type RefTensor } from '../reference/tensor.js';
@@ -100,10 +100,22 @@ function elements(dtype: DType, param: boolean): fc.Arbitrary<number> {
   return fc.integer({ min: 0, max: INT_MAX });
 }
 
-/** The arbitrary of the law's cases: symbols first, then every input at the shapes they give. */
-export function lawCases(graph: Graph, maxDim = 4): fc.Arbitrary<LawCase> {
+/**
+ * The arbitrary of the law's cases: symbols first (each from its declared bound, by default 1 to `maxDim`), then
+ * every input at the shapes they give.
+ */
+export function lawCases(
+  graph: Graph,
+  maxDim = 4,
+  bounds: Readonly<Record<string, DimBound>> = {},
+): fc.Arbitrary<LawCase> {
   const names = symbolsOf(graph);
-  const symbolArb = fc.tuple(...names.map(() => fc.integer({ min: 1, max: maxDim })));
+  const symbolArb = fc.tuple(
+    ...names.map((n) => {
+      const min = bounds[n]?.min ?? 1;
+      return fc.integer({ min, max: bounds[n]?.max ?? Math.max(min, maxDim) });
+    }),
+  );
   return symbolArb.chain((values) => {
     const symbols: Record<string, number> = Object.fromEntries(names.map((n, i) => [n, values[i] ?? 1]));
     const inputs = graph.inputs.map((input) => {
@@ -231,7 +243,7 @@ export async function checkLaw(
     executor = new GraphExecutor(options.gpu, graph);
   }
   let fatal: Error | undefined;
-  const property = fc.asyncProperty(lawCases(graph, options.maxDim), async (c) => {
+  const property = fc.asyncProperty(lawCases(graph, options.maxDim, law.bounds), async (c) => {
     let values: Map<number, RefTensor>;
     try {
       values = evaluateAll(graph, c);

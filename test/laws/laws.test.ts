@@ -7,6 +7,7 @@ import { describe, expect, test, type TestContext } from 'vitest';
 import { nodeHost } from '../../cli/check.js';
 import { lowerLaw } from '../../compiler/lower/lower.js';
 import { GraphBuilder } from '../../compiler/ir/builder.js';
+import { checkProgram, memoryHost } from '../../compiler/frontend.js';
 import { compileProgram } from '../../compiler/pipeline.js';
 import type { ElaboratedLaw } from '../../compiler/semantic/elaborated.js';
 import { checkLaw, type LawResult } from '../../runtime/laws/check.js';
@@ -117,6 +118,33 @@ describe('laws on the reference interpreter', () => {
     expect(renderLawResult(r, files)).toMatch(
       /^test\/laws\/untested\.vitm:2:1: error VT6020: the law 'never_tested' could not be tested on reference: its when condition was false in \d+ drawn cases and true in 0/,
     );
+  });
+
+  test('when declares bounds of dimension symbols; without them the same law fails', async () => {
+    const { laws } = lawsOf('test/laws/holds.vitm');
+    const half = laws.find((l) => l.name === 'mean_is_half_the_sum_of_two');
+    const one = laws.find((l) => l.name === 'mean_is_the_sum_for_one_column');
+    expect(half?.bounds).toEqual({ N: { min: 2, max: 2 } });
+    expect(half?.when).toBeDefined();
+    expect(one?.bounds).toEqual({ N: { min: 1, max: 1 } });
+    expect(one?.when).toBeUndefined();
+    const unbounded = (text: string): ElaboratedLaw => {
+      const r = checkProgram('l.vitm', memoryHost(new Map([['l.vitm', text]])));
+      const law = r.program?.laws[0];
+      if (law === undefined) throw new Error(JSON.stringify(r.diagnostics));
+      return law;
+    };
+    const free = unbounded('law l(x: f32[N]): mean(x) * 2.0 == sum(x)');
+    expect((await checkLaw(free, 'reference', { runs: 30 })).ok).toBe(false);
+    const bounded = unbounded('law l(x: f32[N]) when 2 <= N and N <= 2: mean(x) * 2.0 == sum(x)');
+    expect((await checkLaw(bounded, 'reference', { runs: 30 })).ok).toBe(true);
+    const empty = checkProgram(
+      'l.vitm',
+      memoryHost(new Map([['l.vitm', 'law l(x: f32[N]) when N > 4 and N < 3: x == x']])),
+    );
+    expect(empty.diagnostics.map((d) => [d.code, d.message])).toEqual([
+      ['VT5103', 'the bounds leave N no value (5 to 2)'],
+    ]);
   });
 
   test('every false law fails with a shrunk counterexample that breaks it', async () => {
