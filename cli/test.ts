@@ -55,7 +55,10 @@ export async function testCommand(file: string, options: TestCliOptions = {}): P
   let gpu: GpuDevice | undefined;
   const results: LawResult[] = [];
   try {
-    if (backends.includes('webgpu') && laws.length > 0) gpu = await openNodeDevice();
+    if (backends.includes('webgpu') && laws.length > 0) {
+      gpu = await openNodeDevice();
+      process.stdout.write(`webgpu: ${gpu.adapter.description}\n`);
+    }
     for (const backend of backends) {
       for (const law of laws) {
         const r = await checkLaw(law, backend, {
