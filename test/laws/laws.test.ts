@@ -30,6 +30,7 @@ const MOE_LAWS = [
   'ewa_shrinks_deviations',
   'ewa_collapses_at_beta_max',
   'collapsed_moe_is_its_fold',
+  'equal_experts_topk_moe_is_ffn',
 ];
 
 /** Re-evaluates a failing result's counterexample on the reference: the two sides differ there beyond the allowance. */
@@ -199,9 +200,9 @@ describe('vitm test', () => {
     const r = runCli(['test', 'stdlib/moe.vitm', '--runs', '20']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('vitm test stdlib/moe.vitm: 6 laws, 20 cases each on reference, fast-check seed 0');
+    expect(r.stdout).toContain('vitm test stdlib/moe.vitm: 7 laws, 20 cases each on reference, fast-check seed 0');
     for (const name of MOE_LAWS) expect(r.stdout).toContain(`ok    law ${name} on reference (20 cases)`);
-    expect(r.stdout).toContain('ok: 6 of 6 law checks hold');
+    expect(r.stdout).toContain('ok: 7 of 7 law checks hold');
   });
 
   test('exits 1 with coded errors, the law’s location and a counterexample, no stack trace', () => {
