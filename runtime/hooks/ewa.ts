@@ -12,6 +12,10 @@
  *
  * `ewaOnHost` is the float64 definition the kernel is tested against; std.moe's `EwaStep` states the same update in
  * the language, and its laws (the mean is kept, deviations shrink by `1 - beta N / (N - 1)`) hold for both.
+ *
+ * An `after_step: ewa(paths, beta)` hook averages every expert weight and bias under its paths at once:
+ * `expertTensors(model, matchedPaths)` (`fold.ts`) lists them with their expert counts and sizes, and one `runEwa`
+ * call over their buffers updates them all in one submission.
  */
 import { BufferUsage, type GpuDevice } from '../webgpu/device.js';
 import { getPipeline } from '../webgpu/pipeline-cache.js';
