@@ -26,6 +26,10 @@ commands:
   eval FILE          accuracy and loss of an experiment's model on its eval data
                      (--checkpoint CKPT: a .safetensors file, checkpoint or run folder (required),
                      --experiment NAME, --split train|test, --batch N (500), --json: {"accuracy", "loss", "n"})
+  test FILE          property-test the file's laws: random shapes, inputs and weights, both sides compared, a
+                     shrunk counterexample for a law that fails (--runs N (default 50), --seed N (default 0),
+                     --backend reference|webgpu|both (default reference), --max-dim N (default 4): the largest
+                     value of a dimension symbol, --law NAME (repeatable): only these laws)
   doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
   help               this text
   version            the vitm version
@@ -211,6 +215,45 @@ async function main(argv: readonly string[]): Promise<number> {
         });
       } catch (error) {
         if (error instanceof TrainUsageError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
+    case 'test': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          runs: { type: 'string' },
+          seed: { type: 'string' },
+          backend: { type: 'string' },
+          'max-dim': { type: 'string' },
+          law: { type: 'string', multiple: true },
+        },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('test takes exactly one FILE');
+      const integer = (name: string, text: string | undefined, min: number): number | undefined => {
+        if (text === undefined) return undefined;
+        const n = Number(text);
+        if (!Number.isInteger(n) || n < min)
+          throw new UsageError(`--${name} takes an integer >= ${min}, got '${text}'`);
+        return n;
+      };
+      const { testCommand, TestUsageError, TEST_BACKENDS } = await import('./test.js');
+      const backend = TEST_BACKENDS.find((b) => b === (values.backend ?? 'reference'));
+      if (backend === undefined) {
+        throw new UsageError(`--backend takes ${TEST_BACKENDS.join(', ')}, got '${values.backend ?? ''}'`);
+      }
+      try {
+        return await testCommand(file, {
+          backend,
+          ...optional('runs', integer('runs', values.runs, 1)),
+          ...optional('seed', integer('seed', values.seed, 0)),
+          ...optional('maxDim', integer('max-dim', values['max-dim'], 1)),
+          ...optional('laws', values.law),
+        });
+      } catch (error) {
+        if (error instanceof TestUsageError) throw new UsageError(error.message);
         throw error;
       }
     }

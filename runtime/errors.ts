@@ -21,7 +21,8 @@ export type RuntimeErrorCode =
   | 'VT6015' // a checkpoint does not fit the model (missing tensor, wrong dtype or shape)
   | 'VT6016' // the output folder already holds a run (and --resume was not given)
   | 'VT6017' // the loss became NaN or infinite
-  | 'VT6018'; // an experiment's training settings cannot run (optimizer, schedule, data, hooks)
+  | 'VT6018' // an experiment's training settings cannot run (optimizer, schedule, data, hooks)
+  | 'VT6019'; // a law does not hold (vitm test)
 
 export class VitmRuntimeError extends Error {
   readonly code: RuntimeErrorCode;

@@ -30,3 +30,9 @@ export {
 } from './webgpu/executor.js';
 export { matmulOnHost, matmulShape, runMatmul, type MatmulShape } from './webgpu/matmul.js';
 export { selectMatmulConfig, TuningCache, defaultTuningCache } from './webgpu/tuning.js';
+/** Property tests of `law` declarations (`vitm test`). */
+export * as laws from './laws/index.js';
+/** Experts Weights Averaging: the after-step update of stacked expert tensors, one GPU kernel. */
+export { EWA_WGSL, ewaCoefficients, ewaOnHost, runEwa, type EwaOptions, type EwaTensor } from './hooks/ewa.js';
+/** The stacked expert tensors of a std.moe model and the fold `to_ffn` of their values. */
+export { EXPERT_MODULE, expertTensors, foldExperts, type ExpertTensor, type FoldTensor } from './hooks/fold.js';

@@ -6,7 +6,7 @@
  *
  * Where the surface and the IR differ, the rule says so: the language's `cross_entropy` is the batch mean of the
  * IR's per-example loss; `transpose` operands of `@` are folded into the matmul's transpose flags (the kernel reads
- * them in place); `uniform`/`normal`/`permutation` draw from the graph's `rng.seed` input, salted per call site, so a
+ * them in place); `inverse_permutation` is a `scatter_add` of `0..n-1`; `uniform`/`normal`/`permutation` draw from the graph's `rng.seed` input, salted per call site, so a
  * program redraws them every step by feeding a new seed.
  */
 import { CompilerBug } from '../diagnostics/diagnostic.js';
@@ -262,6 +262,18 @@ export const LOWER_BUILTINS: Readonly<Record<BuiltinName, Rule>> = {
   uniform: random('uniform'),
   normal: random('normal'),
   permutation: (c) => c.builder.randomPermutation(c.seed(), num(c, 'n'), c.salt()),
+  inverse_permutation: (c) => {
+    const p = c.value(0);
+    const n = concrete(p.type.shape[0] as Dim);
+    if (n === undefined) throw new CompilerBug('inverse_permutation of a symbolic length reached lowering');
+    const iota = c.builder.constant(
+      Array.from({ length: n }, (_, j) => j),
+      [n],
+      'i32',
+    );
+    // q[p[j]] = j: each position receives exactly one j, so the scatter's sum is the assignment.
+    return c.builder.scatterAdd(p, iota, 0, p.type.shape[0] as Dim);
+  },
   cast: (c) => c.builder.cast(c.value(0), dtypeAttr(c, 'dtype')),
   stop_gradient: (c) => c.builder.stopGradient(c.value(0)),
   cross_entropy: (c) => c.builder.mean(c.builder.crossEntropy(c.value(0), c.value(1), num(c, 'label_smoothing'))),

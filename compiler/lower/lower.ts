@@ -12,6 +12,7 @@ import { GraphBuilder } from '../ir/builder.js';
 import type { Graph, Value } from '../ir/graph.js';
 import {
   type Attr,
+  type ElaboratedLaw,
   type ElaboratedModel,
   isTupleType,
   type ModuleInstance,
@@ -19,6 +20,7 @@ import {
   type TExpr,
   type TypedForward,
 } from '../semantic/elaborated.js';
+import { instancesOf } from '../semantic/models.js';
 import { type Bindings, newBindings, REST, substituteShape, unify } from '../semantic/unify.js';
 import type { Dim, TensorType } from '../types/shape.js';
 import { LOWER_BUILTINS, type Lowered, strided } from './builtins.js';
@@ -47,11 +49,12 @@ class Lowerer {
   private seedValue: Value | undefined;
   private salts = 0;
 
-  constructor(model: ElaboratedModel) {
-    for (const { parameter } of model.parameters) {
+  /** `parameters`: every parameter tensor the bodies may reach, each with its graph input name. */
+  constructor(parameters: readonly { readonly parameter: Parameter; readonly name: string }[]) {
+    for (const { parameter, name } of parameters) {
       this.params.set(
         parameter,
-        this.b.param(parameter.path, parameter.type.shape, {
+        this.b.param(name, parameter.type.shape, {
           trainable: parameter.trainable,
           dtype: parameter.type.dtype,
         }),
@@ -62,6 +65,11 @@ class Lowerer {
   seed(): Value {
     this.seedValue ??= this.b.data(SEED_INPUT, [], 'u32');
     return this.seedValue;
+  }
+
+  /** Lowers an expression outside any module (a law's side): `inputs` are the values of its `input` nodes. */
+  topLevel(holder: ModuleInstance, forward: TypedForward, inputs: readonly Lowered[], e: TExpr): Lowered {
+    return this.expr({ instance: holder, forward, inputs, bindings: newBindings(), lets: [] }, e);
   }
 
   /** Lowers `instance`'s forward applied to `args`, in a new frame. */
@@ -195,6 +203,10 @@ function saltOf(seed: Attr | undefined): number {
   return seed?.kind === 'int' ? seed.value & 0xffff : 0;
 }
 
+function modelLowerer(model: ElaboratedModel): Lowerer {
+  return new Lowerer(model.parameters.map(({ parameter }) => ({ parameter, name: parameter.path })));
+}
+
 /** The root forward and the data inputs it takes. */
 function rootForward(model: ElaboratedModel): TypedForward {
   const forward = model.root.forward;
@@ -219,7 +231,7 @@ function outputs(result: Lowered, name: string): Record<string, Value> {
 
 /** The model's forward graph: parameters and the root forward's inputs in, `output` out. */
 export function lowerForward(model: ElaboratedModel, options: LowerOptions = {}): Graph {
-  const lowerer = new Lowerer(model);
+  const lowerer = modelLowerer(model);
   const forward = rootForward(model);
   const result = lowerer.call(model.root, rootInputs(lowerer, forward, options));
   return lowerer.b.build(outputs(result, 'output'));
@@ -233,7 +245,7 @@ export function lowerLoss(
   model: ElaboratedModel,
   options: LowerOptions & { readonly labelSmoothing?: number } = {},
 ): Graph {
-  const lowerer = new Lowerer(model);
+  const lowerer = modelLowerer(model);
   const forward = rootForward(model);
   const logits = lowerer.call(model.root, rootInputs(lowerer, forward, options));
   if (Array.isArray(logits)) throw new CompilerBug(`the model '${model.name}' returns a tuple, not logits`);
@@ -242,4 +254,59 @@ export function lowerLoss(
   const labels = b.data('labels', z.type.shape.slice(0, -1), 'i32');
   const loss = b.mean(b.crossEntropy(z, labels, options.labelSmoothing ?? 0));
   return b.build({ loss, logits: z });
+}
+
+/**
+ * A law's graph (`vitm test`): both sides as outputs `lhs` and `rhs` (`lhs.0`, `lhs.1`, ... for tuples) and, when the
+ * law has a `when` condition, `when`. Each tensor parameter is a data input named after it, with the law's dimension
+ * symbols left symbolic; each parameter tensor of a module-instance parameter is a graph input named
+ * `<law parameter>.<path>` (`f.fc1.weight`); random builtins read `rng.seed`.
+ */
+export function lowerLaw(law: ElaboratedLaw): Graph {
+  const parameters: { parameter: Parameter; name: string }[] = [];
+  const seen = new Set<Parameter>();
+  for (const p of law.params) {
+    if (p.kind !== 'instance') continue;
+    for (const inst of instancesOf(p.instance)) {
+      for (const parameter of inst.parameters) {
+        if (seen.has(parameter)) continue;
+        seen.add(parameter);
+        parameters.push({ parameter, name: `${p.name}.${parameter.path}` });
+      }
+    }
+  }
+  const lowerer = new Lowerer(parameters);
+  const inputs: Lowered[] = law.params.map((p) =>
+    p.kind === 'tensor' ? lowerer.b.data(p.name, p.type.shape, p.type.dtype) : [],
+  );
+  const holder: ModuleInstance = {
+    id: -1,
+    module: `law ${law.name}`,
+    file: law.span.file,
+    path: '',
+    hyperparameters: new Map(),
+    parameters: [],
+    children: [],
+    forward: undefined,
+    span: law.span,
+    declSpan: law.span,
+  };
+  const forward: TypedForward = {
+    inputs: law.params.flatMap((p) =>
+      p.kind === 'tensor' ? [{ name: p.name, type: p.type, rest: false, span: p.span }] : [],
+    ),
+    lets: [],
+    result: law.lhs,
+    type: law.lhs.type,
+    symbols: [],
+    span: law.span,
+  };
+  const lhs = lowerer.topLevel(holder, forward, inputs, law.lhs);
+  const rhs = lowerer.topLevel(holder, forward, inputs, law.rhs);
+  const when = law.when === undefined ? undefined : lowerer.topLevel(holder, forward, inputs, law.when);
+  return lowerer.b.build({
+    ...outputs(lhs, 'lhs'),
+    ...outputs(rhs, 'rhs'),
+    ...(when === undefined ? {} : outputs(when, 'when')),
+  });
 }

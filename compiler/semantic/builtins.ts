@@ -102,6 +102,7 @@ export const BUILTIN_NAMES = [
   'uniform',
   'normal',
   'permutation',
+  'inverse_permutation',
   'cast',
   'stop_gradient',
   'cross_entropy',
@@ -401,6 +402,21 @@ export const BUILTINS: Readonly<Record<BuiltinName, BuiltinSpec>> = {
       int(a, 'n') > 0
         ? ok({ dtype: 'i32', shape: [dim(int(a, 'n'))] })
         : fail('VT3010', 'permutation needs n > 0', 'n'),
+  },
+  inverse_permutation: {
+    params: [X],
+    doc: 'the inverse of a permutation p of 0..n-1 (i32 [n]): q with q[p[j]] = j, so gather(gather(x, p), q) = x',
+    infer: (a) => {
+      const p = t(a, 'x');
+      const n = p.shape[0];
+      if (p.dtype !== 'i32' || p.shape.length !== 1 || n === undefined || n.syms.length > 0)
+        return fail(
+          'VT3007',
+          `inverse_permutation takes an i32 vector of concrete length, got ${typeToString(p)}`,
+          'x',
+        );
+      return ok(p);
+    },
   },
   cast: {
     params: [X, { name: 'dtype', kind: 'dtype' }],

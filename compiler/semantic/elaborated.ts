@@ -262,11 +262,21 @@ export type LawParam =
   | { readonly kind: 'tensor'; readonly name: string; readonly type: TensorType; readonly span: Span }
   | { readonly kind: 'instance'; readonly name: string; readonly instance: ModuleInstance; readonly span: Span };
 
-/** A `law`: `lhs == rhs` for all parameter values (satisfying `when`), both sides typed. */
+/** The values a law's dimension symbol is drawn from: `min` to `max` (no `max`: up to the runner's default). */
+export interface DimBound {
+  readonly min: number;
+  readonly max?: number;
+}
+
+/**
+ * A `law`: `lhs == rhs` for all parameter values (satisfying `when`), both sides typed. Conjuncts of `when` that
+ * compare a dimension symbol with an int (`N >= 2`, `K <= 8`) are taken out of it as `bounds`.
+ */
 export interface ElaboratedLaw {
   readonly name: string;
   readonly span: Span;
   readonly params: readonly LawParam[];
+  readonly bounds?: Readonly<Record<string, DimBound>>;
   readonly when?: TExpr;
   readonly lhs: TExpr;
   readonly rhs: TExpr;

@@ -535,6 +535,9 @@ export function checkExpr(env: FEnv, e: A.Expr): FVal | undefined {
       if (t === undefined) return undefined;
       if (t.kind !== 'instance') return err(env, 'VT3001', e.span, `${describeF(t)} has no members`);
       const child = t.instance.children.find((q) => q.name === e.name.text);
+      const param = child === undefined ? t.instance.parameters.find((q) => q.name === e.name.text) : undefined;
+      if (param !== undefined)
+        return { kind: 'tensor', expr: { kind: 'param', parameter: param, type: param.type, span: e.span } };
       if (child === undefined)
         return err(
           env,

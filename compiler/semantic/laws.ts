@@ -66,9 +66,22 @@ export function elaborateLaw(ctx: Ctx, decl: A.LawDecl, scope: FileScope): Elabo
       expr: { kind: 'input', index, name: b.name.text, type, span: b.span },
     });
   }
+  const symbols = new Set(params.flatMap((p) => (p.kind === 'tensor' ? p.type.shape.flatMap((d) => d.syms) : [])));
+  const bounds = new Map<string, { min: number; max?: number }>();
+  const condition = decl.when === undefined ? undefined : takeBounds(decl.when, symbols, bounds);
+  for (const [name, b] of bounds) {
+    if (b.max !== undefined && b.max < b.min) {
+      ctx.diags.error(
+        'VT5103',
+        decl.when?.span ?? decl.span,
+        `the bounds leave ${name} no value (${b.min} to ${b.max})`,
+      );
+      return undefined;
+    }
+  }
   let when: TExpr | undefined;
-  if (decl.when !== undefined) {
-    const w = checkExpr(env, decl.when);
+  if (condition !== undefined) {
+    const w = checkExpr(env, condition);
     if (w === undefined) return undefined;
     when =
       w.kind === 'value'
@@ -76,9 +89,9 @@ export function elaborateLaw(ctx: Ctx, decl: A.LawDecl, scope: FileScope): Elabo
             kind: 'const',
             value: w.value.kind === 'bool' && w.value.value ? 1 : 0,
             type: { dtype: 'bool', shape: [] },
-            span: decl.when.span,
+            span: condition.span,
           }
-        : tensorOf(env, w, decl.when.span);
+        : tensorOf(env, w, condition.span);
     if (when === undefined) return undefined;
   }
   if (decl.body.kind !== 'binary' || decl.body.op !== '==') {
@@ -95,5 +108,54 @@ export function elaborateLaw(ctx: Ctx, decl: A.LawDecl, scope: FileScope): Elabo
     ctx.diags.error('VT5102', decl.body.span, `the two sides differ in type: ${show(lhs)} and ${show(rhs)}`);
     return undefined;
   }
-  return { name: decl.name.text, span: decl.span, params, ...(when === undefined ? {} : { when }), lhs, rhs };
+  return {
+    name: decl.name.text,
+    span: decl.span,
+    params,
+    ...(bounds.size === 0 ? {} : { bounds: Object.fromEntries(bounds) }),
+    ...(when === undefined ? {} : { when }),
+    lhs,
+    rhs,
+  };
+}
+
+type Comparison = '<' | '<=' | '>' | '>=' | '==';
+const FLIPPED: Readonly<Record<Comparison, Comparison>> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==' };
+
+/** `N >= 2` (or `2 <= N`) on a dimension symbol: the symbol, the comparison and the int, else undefined. */
+function boundOf(e: A.Expr, symbols: ReadonlySet<string>): { name: string; op: Comparison; value: number } | undefined {
+  if (e.kind !== 'binary' || !(e.op in FLIPPED)) return undefined;
+  const op = e.op as Comparison;
+  if (e.left.kind === 'name' && e.right.kind === 'number' && e.right.isInt && symbols.has(e.left.name))
+    return { name: e.left.name, op, value: e.right.value };
+  if (e.right.kind === 'name' && e.left.kind === 'number' && e.left.isInt && symbols.has(e.right.name))
+    return { name: e.right.name, op: FLIPPED[op], value: e.left.value };
+  return undefined;
+}
+
+/**
+ * Moves the conjuncts of `e` that bound a dimension symbol into `bounds` (a symbol is at least 1); returns the rest of
+ * the condition, or undefined when nothing is left.
+ */
+function takeBounds(
+  e: A.Expr,
+  symbols: ReadonlySet<string>,
+  bounds: Map<string, { min: number; max?: number }>,
+): A.Expr | undefined {
+  if (e.kind === 'binary' && e.op === 'and') {
+    const l = takeBounds(e.left, symbols, bounds);
+    const r = takeBounds(e.right, symbols, bounds);
+    return l === undefined ? r : r === undefined ? l : { ...e, left: l, right: r };
+  }
+  const b = boundOf(e, symbols);
+  if (b === undefined) return e;
+  const known = bounds.get(b.name) ?? { min: 1 };
+  let { min, max } = known;
+  if (b.op === '>' || b.op === '>=' || b.op === '==') min = Math.max(min, b.op === '>' ? b.value + 1 : b.value);
+  if (b.op === '<' || b.op === '<=' || b.op === '==') {
+    const upper = b.op === '<' ? b.value - 1 : b.value;
+    max = max === undefined ? upper : Math.min(max, upper);
+  }
+  bounds.set(b.name, max === undefined ? { min } : { min, max });
+  return undefined;
 }

@@ -28,7 +28,10 @@ import { f32, toFloat32 } from '../checkpoint/tensor.js';
 import { writeSafetensorsFile } from '../checkpoint/run.js';
 import type { CurveFiles } from '../metrics/curves.js';
 import { isAbsolute, join } from 'node:path';
-import { checkFitsModel, foldExperts, type WeightTensor } from './export.js';
+import { checkFitsModel, type WeightTensor } from './export.js';
+import { expertTensors, foldExperts } from '../hooks/fold.js';
+import { prepareEwa, type PreparedEwa } from '../hooks/ewa.js';
+import { valueAt } from './config.js';
 import type { BatchLoader } from '../data/loader.js';
 import { hashCounter, deriveKey } from '../data/rng.js';
 import { dataLoader, evalData, resolveDataset } from '../data/spec.js';
@@ -38,7 +41,7 @@ import type { GpuDevice } from '../webgpu/device.js';
 import { GraphExecutor, type HostTensor } from '../webgpu/executor.js';
 import type { MatmulShape } from '../webgpu/matmul.js';
 import { selectMatmulConfig } from '../webgpu/tuning.js';
-import type { TrainConfig } from './config.js';
+import type { EwaHook, TrainConfig } from './config.js';
 import { batchSymbol, Evaluator, imageInput, type EvalResult } from './evaluate.js';
 import { TrainStepKernels } from './gpu-step.js';
 import { decays, learningRate, stateSlots } from './optimizer.js';
@@ -297,6 +300,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   });
   let evaluator: Evaluator | undefined;
   let kernels: TrainStepKernels | undefined;
+  /** The after-step hooks, bound to the parameter buffers, with the beta last written. */
+  const hooks: { readonly hook: EwaHook; readonly ewa: PreparedEwa; beta: number }[] = [];
   try {
     await executor.setInputs(hostParams, { symbols });
     const paramBuffers = new Map<string, GPUBuffer>();
@@ -325,6 +330,31 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       },
       config.maxGradNorm,
     );
+    for (const hook of config.hooks) {
+      const experts = expertTensors(model, hook.paths);
+      if (experts.length === 0)
+        throw new VitmRuntimeError(
+          'VT6018',
+          `${hook.where}: ewa: no mixture of experts under ${hook.paths.join(', ')}`,
+          'ewa averages the experts of std.moe mixtures (RandomPartitionMoE, TopKMoE)',
+        );
+      for (const t of experts)
+        if (!trainable.some((p) => p.name === t.path))
+          throw new VitmRuntimeError('VT6018', `${hook.where}: ewa: the experts '${t.path}' are frozen`);
+      hooks.push({
+        hook,
+        ewa: await prepareEwa(
+          gpu,
+          experts.map((t) => ({
+            buffer: paramBuffers.get(t.path) as GPUBuffer,
+            experts: t.experts,
+            elements: t.elements,
+          })),
+          valueAt(hook.beta, step),
+        ),
+        beta: Number.NaN,
+      });
+    }
     if (resumed) {
       const state = new Map<string, Float32Array>();
       for (const [name, t] of resumed.optimizer) state.set(name, toFloat32(t));
@@ -424,6 +454,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const batch = await loader.nextAsync();
       lastLr = learningRate(config.schedule, config.optimizer.lr, step, totalSteps);
       kernels.prepareStep(step + 1, lastLr);
+      const active = hooks.filter((h) => h.hook.until === undefined || step < h.hook.until);
+      for (const h of active) {
+        const beta = valueAt(h.hook.beta, step);
+        if (beta !== h.beta) h.ewa.setBeta((h.beta = beta));
+      }
       const inputs: Record<string, HostTensor> = {
         [image.name]: { dtype: 'f32', shape: imageShape, data: batch.images },
         labels: { dtype: 'i32', shape: [config.batch], data: batch.labels },
@@ -435,6 +470,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         outputs: [],
         epilogue: (pass) => {
           k.encode(pass);
+          for (const h of active) h.ewa.encode(pass);
         },
       });
       step++;
@@ -484,7 +520,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       writeSafetensorsFile(join(run.dir, 'model.safetensors'), tensors(final), meta);
       const spec = config.export;
       if (spec) {
-        const out = spec.kind === 'to_ffn' ? foldExperts(final, spec.paths) : final;
+        let out: ReadonlyMap<string, WeightTensor> = final;
+        if (spec.kind === 'to_ffn') {
+          const experts = expertTensors(model, spec.paths);
+          if (experts.length === 0)
+            throw new VitmRuntimeError(
+              'VT6018',
+              `to_ffn: no mixture of experts under ${spec.paths.join(', ')}`,
+              'to_ffn folds std.moe mixtures (RandomPartitionMoE, TopKMoE) back into an FFN',
+            );
+          const host = new Map([...final].map(([k, t]) => [k, { shape: t.shape, data: t.values }]));
+          out = new Map(
+            [...foldExperts(host, experts)].map(([k, t]) => [k, { shape: t.shape, values: Float32Array.from(t.data) }]),
+          );
+        }
         if (spec.as) checkFitsModel(out, spec.as.parameters, spec.as.model);
         exported = isAbsolute(spec.path) ? spec.path : join(run.dir, spec.path);
         writeSafetensorsFile(exported, tensors(out), {
@@ -511,6 +560,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw error;
   } finally {
     kernels?.dispose();
+    for (const h of hooks) h.ewa.dispose();
     evaluator?.dispose();
     executor.dispose();
   }

@@ -164,6 +164,11 @@ const ROWS: Record<BuiltinName, readonly Row[]> = {
     { attrs: { n: int(196) }, expect: 'i32[196]' },
     { attrs: { n: int(0) }, expect: 'VT3010' },
   ],
+  inverse_permutation: [
+    { tensors: { x: i32(7) }, expect: 'i32[7]' },
+    { tensors: { x: i32('N') }, expect: 'VT3007' },
+    { tensors: { x: f(7) }, expect: 'VT3007' },
+  ],
   cast: [{ tensors: { x: i32('B') }, attrs: { dtype: { kind: 'dtype', dtype: 'f16' } }, expect: 'f16[B]' }],
   stop_gradient: [{ tensors: { x: f('B') }, expect: 'f32[B]' }],
   cross_entropy: [

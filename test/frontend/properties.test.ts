@@ -31,6 +31,7 @@ describe('printer', () => {
     for (const f of [
       'stdlib/nn.vitm',
       'stdlib/vit.vitm',
+      'stdlib/moe.vitm',
       'test/frontend/corpus/good/syntax.vitm',
       'test/frontend/corpus/good/edits.vitm',
     ]) {

@@ -12,7 +12,7 @@ import { locator } from '../../cli/train.js';
 import { compileProgram } from '../../compiler/pipeline.js';
 import { VitmRuntimeError } from '../../runtime/errors.js';
 import { parseTransforms, trainConfig, valueAt, type TrainConfig } from '../../runtime/train/config.js';
-import { checkFitsModel, foldExperts } from '../../runtime/train/export.js';
+import { checkFitsModel } from '../../runtime/train/export.js';
 import {
   clipScale,
   decays,
@@ -212,23 +212,34 @@ describe('transforms and export', () => {
     expect(() => parseTransforms('shift(x)', fail)).toThrow(/cannot read/);
   });
 
-  it('folds stacked experts into their mean and checks the target model', () => {
+  it('checks exported weights against the target model', () => {
     const weights = new Map([
-      ['blocks.0.mlp.fc1.bias', { shape: [2, 3], values: Float32Array.from([1, 2, 3, 3, 4, 5]) }],
+      ['blocks.0.mlp.fc1.bias', { shape: [3], values: Float32Array.from([1, 2, 3]) }],
       ['head.bias', { shape: [2], values: Float32Array.from([7, 8]) }],
     ]);
-    const folded = foldExperts(weights, ['blocks.0.mlp']);
-    expect(folded.get('blocks.0.mlp.fc1.bias')).toEqual({ shape: [3], values: Float32Array.from([2, 3, 4]) });
-    expect(folded.get('head.bias')).toBe(weights.get('head.bias'));
+    const shapes = (entries: [string, number[]][]): Map<string, number[]> => new Map(entries);
     checkFitsModel(
-      folded,
-      new Map([
+      weights,
+      shapes([
         ['blocks.0.mlp.fc1.bias', [3]],
         ['head.bias', [2]],
       ]),
       'Plain',
     );
-    expect(errorOf(() => { checkFitsModel(weights, new Map([['head.bias', [2]]]), 'Plain'); }).code).toBe('VT6015');
-    expect(errorOf(() => foldExperts(weights, ['blocks.9.mlp'])).message).toMatch(/no parameters under/);
+    expect(errorOf(() => checkFitsModel(weights, shapes([['head.bias', [2]]]), 'Plain')).message).toMatch(
+      /has a tensor 'blocks.0.mlp.fc1.bias' that Plain does not have/,
+    );
+    expect(
+      errorOf(() =>
+        checkFitsModel(
+          weights,
+          shapes([
+            ['blocks.0.mlp.fc1.bias', [2, 3]],
+            ['head.bias', [2]],
+          ]),
+          'Plain',
+        ),
+      ).message,
+    ).toMatch(/is \[3\], Plain expects \[2, 3\]/);
   });
 });

@@ -14,7 +14,9 @@ import type { ElaboratedModel, ElaboratedProgram } from '../../compiler/semantic
 import { evalShape } from '../../compiler/types/shape.js';
 import { readSafetensorsFile } from '../../runtime/checkpoint/run.js';
 import { toFloat32 } from '../../runtime/checkpoint/tensor.js';
-import { dataLoader } from '../../runtime/data/spec.js';
+import { dataLoader, evalData, type DataSpec } from '../../runtime/data/spec.js';
+import { Evaluator } from '../../runtime/train/evaluate.js';
+import type { HostTensor } from '../../runtime/webgpu/executor.js';
 import { VitmRuntimeError } from '../../runtime/errors.js';
 import { initialValues } from '../../runtime/params/init.js';
 import { evaluate } from '../../runtime/reference/interpret.js';
@@ -34,7 +36,12 @@ import { openTestDevice } from '../support/gpu.js';
 
 const MODELS = `
 import std.vit.{ViT}
+import std.moe.{RandomPartitionMoE}
 model Small = ViT(image: 28, patch: 7, channels: 1, classes: 3, dim: 16, depth: 1, heads: 2, mlp_ratio: 2.0)
+model Small2 = ViT(image: 28, patch: 7, channels: 1, classes: 3, dim: 16, depth: 2, heads: 2, mlp_ratio: 2.0)
+model Small2Moe = Small2 with {
+  blocks[1].mlp = RandomPartitionMoE(16, 32, experts: 4);
+}
 model HeadOnly = Small with {
   freeze **;
   unfreeze head;
@@ -64,7 +71,14 @@ const SOURCE =
   experiment('resume', 'Small', 'adamw(lr: 3e-3)', 'steps: 8\n  schedule: cosine(warmup: 2)') +
   experiment('partial', 'HeadOnly', 'adamw(lr: 1e-2)', 'steps: 4') +
   experiment('learn', 'Small', 'adamw(lr: 3e-3, weight_decay: 0.01)', 'epochs: 6\n  schedule: cosine(warmup: 10)') +
-  experiment('nan', 'Small', 'sgd(lr: 1e30)', 'steps: 6');
+  experiment('nan', 'Small', 'sgd(lr: 1e30)', 'steps: 6') +
+  experiment(
+    'ewa_full',
+    'Small2Moe',
+    'sgd(lr: 0.05, momentum: 0.9)',
+    'steps: 5\n  after_step: ewa(blocks[1].mlp, beta: 0.75)\n  export: to_ffn(blocks[1].mlp) as Small2',
+  ) +
+  experiment('ewa_none', 'Small2Moe', 'sgd(lr: 0.05, momentum: 0.9)', 'steps: 5');
 
 let dir: string;
 let program: ElaboratedProgram;
@@ -110,6 +124,10 @@ async function run(
     logEvery: 1,
     tune: false,
   });
+}
+
+function readShape(runDir: string, name: string, file = 'Small2.safetensors'): readonly number[] {
+  return readSafetensorsFile(join(runDir, file)).tensors.get(name)?.shape ?? [];
 }
 
 function weights(runDir: string, file = 'model.safetensors'): Map<string, Float32Array> {
@@ -207,6 +225,53 @@ describe('optimizer steps on the GPU equal the float64 reference', () => {
       expect(worst).toBeLessThan(tolerance);
     });
   }
+});
+
+describe('EWA and the fold', () => {
+  const expertsOf = (w: Map<string, Float32Array>, name: string, n: number): Float32Array[] => {
+    const all = w.get(name) as Float32Array;
+    const size = all.length / n;
+    return Array.from({ length: n }, (_, e) => all.slice(e * size, (e + 1) * size));
+  };
+
+  it('ewa at beta = (N-1)/N keeps the experts bit-identical; the folded export equals the MoE', async (ctx) => {
+    const g = await device(ctx);
+    const r = await run(g, 'ewa_full');
+    const w = weights(r.runDir);
+    for (const name of ['blocks.1.mlp.fc1.weight', 'blocks.1.mlp.fc1.bias', 'blocks.1.mlp.fc2.weight']) {
+      const [first, ...rest] = expertsOf(w, name, 4);
+      for (const e of rest)
+        expect(Buffer.compare(Buffer.from(e.buffer), Buffer.from((first as Float32Array).buffer))).toBe(0);
+    }
+    expect(r.exported).toBe(join(r.runDir, 'Small2.safetensors'));
+    const exported = weights(r.runDir, 'Small2.safetensors');
+    expect(exported.get('blocks.1.mlp.fc1.weight')).toEqual(expertsOf(w, 'blocks.1.mlp.fc1.weight', 4)[0]);
+    // The plain model with the exported weights scores what the trained MoE scored.
+    const { model } = setup('learn');
+    const plain = program.models.find((m) => m.name === 'Small2');
+    expect(plain && model).toBeTruthy();
+    const evaluator = new Evaluator(g, compileModel(plain as ElaboratedModel).forward, 32);
+    try {
+      const params: Record<string, HostTensor> = {};
+      for (const [k, v] of exported) params[k] = { dtype: 'f32', shape: readShape(r.runDir, k), data: v };
+      await evaluator.setParams(params);
+      const { config } = setup('ewa_full');
+      const result = await evaluator.run(evalData(config.eval as DataSpec, 32));
+      expect(result.n).toBe(r.eval?.n);
+      expect(Math.abs(result.loss - (r.eval?.loss ?? NaN))).toBeLessThan(1e-5);
+      expect(result.accuracy).toBe(r.eval?.accuracy);
+    } finally {
+      evaluator.dispose();
+    }
+  });
+
+  it('without ewa the experts drift apart', async (ctx) => {
+    const r = await run(await device(ctx), 'ewa_none');
+    const [a, b] = expertsOf(weights(r.runDir), 'blocks.1.mlp.fc1.weight', 4);
+    expect(Buffer.compare(Buffer.from((a as Float32Array).buffer), Buffer.from((b as Float32Array).buffer))).not.toBe(
+      0,
+    );
+  });
 });
 
 describe('resume', () => {
