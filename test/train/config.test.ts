@@ -226,11 +226,13 @@ describe('transforms and export', () => {
       ]),
       'Plain',
     );
-    expect(errorOf(() => checkFitsModel(weights, shapes([['head.bias', [2]]]), 'Plain')).message).toMatch(
-      /has a tensor 'blocks.0.mlp.fc1.bias' that Plain does not have/,
-    );
     expect(
-      errorOf(() =>
+      errorOf(() => {
+        checkFitsModel(weights, shapes([['head.bias', [2]]]), 'Plain');
+      }).message,
+    ).toMatch(/has a tensor 'blocks.0.mlp.fc1.bias' that Plain does not have/);
+    expect(
+      errorOf(() => {
         checkFitsModel(
           weights,
           shapes([
@@ -238,8 +240,8 @@ describe('transforms and export', () => {
             ['head.bias', [2]],
           ]),
           'Plain',
-        ),
-      ).message,
+        );
+      }).message,
     ).toMatch(/is \[3\], Plain expects \[2, 3\]/);
   });
 });
