@@ -30,6 +30,9 @@ commands:
                      shrunk counterexample for a law that fails (--runs N (default 50), --seed N (default 0),
                      --backend reference|webgpu|both (default reference), --max-dim N (default 4): the largest
                      value of a dimension symbol, --law NAME (repeatable): only these laws)
+  study FILE         train experiments over several seeds and write a table of test accuracies: mean, std and the
+                     paired difference to the first experiment (--seeds 0,1,2 (required), --experiments a,b,c
+                     (default all), --out DIR (default runs/study), --table FILE.md (default DIR/results.md))
   doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
   help               this text
   version            the vitm version
@@ -254,6 +257,39 @@ async function main(argv: readonly string[]): Promise<number> {
         });
       } catch (error) {
         if (error instanceof TestUsageError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
+    case 'study': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          seeds: { type: 'string' },
+          experiments: { type: 'string' },
+          out: { type: 'string', short: 'o' },
+          table: { type: 'string' },
+        },
+      });
+      const [file, ...extra] = positionals;
+      if (file === undefined || extra.length > 0) throw new UsageError('study takes exactly one FILE');
+      if (values.seeds === undefined) throw new UsageError('study needs --seeds, e.g. --seeds 0,1,2');
+      const seeds = values.seeds.split(',').map((x) => Number(x.trim()));
+      if (seeds.some((x) => !Number.isInteger(x) || x < 0))
+        throw new UsageError(`--seeds takes non-negative integers separated by commas, got '${values.seeds}'`);
+      const { studyCommand, StudyUsageError } = await import('./study.js');
+      try {
+        return await studyCommand(file, {
+          seeds,
+          ...optional(
+            'experiments',
+            values.experiments?.split(',').map((x) => x.trim()),
+          ),
+          ...optional('out', values.out),
+          ...optional('table', values.table),
+        });
+      } catch (error) {
+        if (error instanceof StudyUsageError) throw new UsageError(error.message);
         throw error;
       }
     }
