@@ -6,11 +6,9 @@
  * the same labels, and train with plain SGD at the same learning rate on the mean cross-entropy.
  *
  * vitm: the model is compiled from `.vitm` by `compileModel`. Forward runs the forward graph on a `GraphExecutor`.
- * A training step runs the training graph (loss and every parameter's gradient), reads back the loss and all the
- * gradients, and applies `p -= lr * g` on the host, to the float32 copies of the weights that the next step uploads.
- * The executor keeps its buffers to itself and there is no optimizer kernel yet, so this round trip (upload of all
- * weights, one readback per gradient, the host update) is part of every measured vitm step. On lavapipe it is small
- * next to the kernels themselves: encoding the inputs takes ~25 ms and the host update under 1 ms of a ~2 s step.
+ * A training step is what `vitm train` runs: the training graph (loss and every parameter's gradient) followed, in
+ * the same compute pass and submission, by the trainer's step kernels (metrics, gradient norm, the SGD update of
+ * every weight in place); the weights stay on the device, and a batch of steps reads back only its accumulated loss.
  *
  * TensorFlow.js: the same network written with tfjs-core ops (no layers API): patch embedding as a stride-4
  * convolution, class token, position embedding, pre-norm blocks with exact (erf) GELU, multi-head attention, final
@@ -27,6 +25,7 @@ import { normalFromBits, randomWords } from '../runtime/reference/philox.js';
 import type { GpuDevice } from '../runtime/webgpu/device.js';
 import { GraphExecutor, type HostTensor } from '../runtime/webgpu/executor.js';
 import { selectMatmulConfig } from '../runtime/webgpu/tuning.js';
+import { TrainStepKernels } from '../runtime/train/gpu-step.js';
 import type { Engine, TfSession } from './engines.js';
 
 /** The benchmark's batch size. */
@@ -143,43 +142,66 @@ export function vitmVitForward(gpu: GpuDevice, vit: TinyVit): Engine {
 }
 
 /**
- * vitm's training step at batch 64: the training graph (loss and all gradients) on the device, then SGD on the host
- * (gradients read back, `p -= lr * g` on the float32 weights the next step uploads). Every step reads back, because
- * the update needs the gradients.
+ * vitm's training step at batch 64, as the trainer runs it: the training graph and the SGD kernels in one submission
+ * per step, the weights updated in place on the device (the shared host weights are not touched), the images and
+ * labels written once; a batch of n steps submits n steps and reads back their accumulated loss at the end.
  */
-export function vitmVitTrain(gpu: GpuDevice, shared: TinyVit): Engine {
-  // The steps update the weights in place: train a copy, so the shared initial weights stay as they are.
-  const vit: TinyVit = { ...shared, params: shared.params.map((p) => ({ ...p, values: p.values.slice() })) };
+export function vitmVitTrain(gpu: GpuDevice, vit: TinyVit): Engine {
   const graph = vit.compiled.training;
   const executor = tunedExecutor(gpu, graph);
-  const inputs = hostInputs(vit, true);
+  const { x, labels, ...weights } = hostInputs(vit, true);
+  if (x === undefined || labels === undefined) throw new Error('the training graph takes no images or labels');
   const symbols = { B: VIT_BATCH };
-  const outputs = ['loss', ...vit.params.map((p) => `grad:${p.name}`)];
-  for (const name of outputs)
-    if (!graph.outputs.some((o) => o.name === name)) throw new Error(`the training graph has no output '${name}'`);
-  const step = async (): Promise<number> => {
-    const result = await executor.run(inputs, { symbols, outputs });
-    for (const p of vit.params) {
-      const g = result[`grad:${p.name}`]?.data;
-      if (g?.length !== p.values.length) throw new Error(`vitm: no gradient for '${p.name}'`);
-      const w = p.values;
-      for (let i = 0; i < w.length; i++) w[i] = (w[i] as number) - LEARNING_RATE * (g[i] as number);
-    }
-    return result.loss?.data[0] ?? NaN;
+  const sgd = { kind: 'sgd', lr: LEARNING_RATE, momentum: 0, nesterov: false, weightDecay: 0 } as const;
+  let kernels: TrainStepKernels | undefined;
+  let steps = 0;
+  // The weights are written once and trained in place on the device (each run continues from the last).
+  const prepare = async (): Promise<TrainStepKernels> => {
+    if (kernels) return kernels;
+    await executor.setInputs(weights, { symbols });
+    const params = await Promise.all(
+      vit.params.map(async (p) => ({
+        name: p.name,
+        elements: p.values.length,
+        param: await executor.inputBuffer(p.name, symbols),
+        grad: await executor.outputBuffer(`grad:${p.name}`, symbols),
+        decay: false,
+      })),
+    );
+    kernels = await TrainStepKernels.create(gpu, sgd, params, {
+      loss: await executor.outputBuffer('loss', symbols),
+      logits: await executor.outputBuffer('logits', symbols),
+      labels: await executor.inputBuffer('labels', symbols),
+      batch: VIT_BATCH,
+      classes: TINY.classes,
+    });
+    return kernels;
   };
   const batch = async (n: number): Promise<number> => {
+    const k = await prepare();
     const start = performance.now();
-    let loss = NaN;
-    for (let i = 0; i < n; i++) loss = await step();
+    for (let i = 0; i < n; i++) {
+      k.prepareStep(++steps, LEARNING_RATE);
+      await executor.run(i === 0 ? { x, labels } : {}, {
+        symbols,
+        outputs: [],
+        epilogue: (pass) => {
+          k.encode(pass);
+        },
+      });
+    }
+    // The mean loss of the batch of steps is read back at the end, which waits for the device to finish them.
+    const m = await k.readMetrics();
     const seconds = (performance.now() - start) / 1000;
-    if (!Number.isFinite(loss)) throw new Error(`vitm: the training loss is ${loss}`);
+    if (!Number.isFinite(m.lossSum) || m.steps !== n) throw new Error(`vitm: the training loss is ${m.lossSum}`);
     return seconds;
   };
   return {
-    detail: `training graph (${outputs.length - 1} gradients), SGD on the host`,
+    detail: `training graph (${vit.params.length} gradients) and SGD kernels in one submission per step`,
     once: () => batch(1),
     batch,
     dispose() {
+      kernels?.dispose();
       executor.dispose();
     },
   };
