@@ -166,6 +166,97 @@ describe('elementwise fusion on the GPU', () => {
     expect(Array.from(got.nan?.data ?? []).every(Number.isNaN)).toBe(true);
   });
 
+  it(
+    'fuses elementwise consumers of a matmul into its epilogue, equal to the reference',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const arbEpilogueCase = fc.record({
+        batch: fc.constantFrom<number[]>([], [3], [2, 3]),
+        m: fc.integer({ min: 1, max: 9 }),
+        n: fc.integer({ min: 1, max: 9 }),
+        k: fc.integer({ min: 1, max: 9 }),
+        transposeA: fc.boolean(),
+        transposeB: fc.boolean(),
+        broadcastB: fc.boolean(),
+        // Which operand each step combines with the running value: bias [N], per-row [M, 1], the full shape, one
+        // broadcast over the batch, a scalar, or a unary op.
+        steps: fc.array(fc.constantFrom('bias', 'row', 'full', 'nobatch', 'scalar', 'gelu', 'tanh'), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        seed: fc.nat(),
+      });
+      const cases = fc.sample(arbEpilogueCase, { numRuns: Number(process.env.VITM_GPU_FUSE_RUNS ?? 6), seed: 0xe91 });
+      for (const c of cases) {
+        const b = new GraphBuilder();
+        const { m, n, k } = c;
+        const shapeA = c.transposeA ? [...c.batch, k, m] : [...c.batch, m, k];
+        const shapeB = c.transposeB ? [n, k] : [k, n];
+        const a = b.data('a', shapeA);
+        const w = b.data('w', c.broadcastB ? shapeB : [...c.batch, ...shapeB]);
+        let y = b.matmul(a, w, { transposeA: c.transposeA, transposeB: c.transposeB });
+        const inputs: Record<string, RefTensor> = {};
+        let state = c.seed;
+        const random = (shape: readonly number[]): RefTensor => {
+          const size = shape.reduce((p, q) => p * q, 1);
+          return makeTensor(
+            'f32',
+            shape,
+            Array.from({ length: size }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 2 - 1);
+            }),
+          );
+        };
+        const operand = (name: string, shape: readonly number[]): Value => {
+          inputs[name] = random(shape);
+          return b.data(name, shape);
+        };
+        c.steps.forEach((step, i) => {
+          switch (step) {
+            case 'bias':
+              y = b.add(y, operand(`e${i}`, [n]));
+              break;
+            case 'row':
+              y = b.mul(y, operand(`e${i}`, [m, 1]));
+              break;
+            case 'full':
+              y = b.add(operand(`e${i}`, [...c.batch, m, n]), y);
+              break;
+            case 'nobatch':
+              y = b.sub(y, operand(`e${i}`, [m, n]));
+              break;
+            case 'scalar':
+              y = b.mul(y, 0.5);
+              break;
+            case 'gelu':
+              y = b.gelu(y);
+              break;
+            case 'tanh':
+              y = b.tanh(y);
+              break;
+          }
+        });
+        const graph = b.build({ y });
+        inputs.a = random(shapeA);
+        inputs.w = random(c.broadcastB ? shapeB : [...c.batch, ...shapeB]);
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.filter((s) => s.kind === 'matmul' && s.epilogue !== undefined)).toHaveLength(1);
+        expect(plan.steps.some((s) => s.kind === 'wgsl')).toBe(false);
+        const want = (evaluate(graph, inputs).y as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        // Operands in [-1, 1]: the dot product's rounding is below k 2^-23 k, and each step adds a few ulps.
+        const tol = (k * k + 8 * c.steps.length) * 2 ** -21;
+        got.forEach((v, i) => {
+          expect(Math.abs(v - (want[i] as number)), `y[${i}]`).toBeLessThanOrEqual(tol);
+        });
+      }
+    },
+  );
+
   it('fuses a chain into one kernel and keeps a shared value materialised', () => {
     const b = new GraphBuilder();
     const x = b.data('x', [4, 3]);

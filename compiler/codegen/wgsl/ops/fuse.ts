@@ -4,12 +4,15 @@
  *
  * An elementwise result (or a `full`) is inlined into its consumer when:
  * - the consumer is elementwise too and is its only use (not a graph output, not used twice: recomputing a shared
- *   value per consumer is later work, as is fusing into matmul and reduction prologues/epilogues);
+ *   value per consumer is later work, as is fusing into reduction prologues);
  * - it has the consumer's output shape (so it is read at the consumer's own index; a `full` is inlined at any shape,
  *   being the same everywhere);
  * - the merged kernel still binds at most 7 inputs and its output (`MAX_STORAGE_BINDINGS`).
  *
  * Semantics are kept exactly: an inlined f16 intermediate is rounded to f16 as if it had been stored.
+ *
+ * A group may also absorb the matmul whose product it consumes: the planner (`plan.ts`) then runs the group as that
+ * matmul's epilogue, applied to each element of the product before it is stored.
  */
 
 import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';

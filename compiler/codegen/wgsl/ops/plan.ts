@@ -6,15 +6,17 @@
  * memory is decided afterwards by the memory plan (`../../plan-memory.ts`, `planGraphMemory` below).
  */
 
-import type { Equation, Graph, Value } from '../../../ir/graph.js';
+import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
+import { useCounts } from '../../../ir/graph.js';
 import type { OpName } from '../../../ops/op.js';
 import { evalShape, type SymbolValues } from '../../../types/shape.js';
 import type { BufferRef, BufferSpec, KernelPlan, PlannedStep } from '../../kernel.js';
 import { graphRoles, planMemory, type MemoryOptions, type MemoryPlan } from '../../plan-memory.js';
-import { sizeOf, type DeviceCaps } from './common.js';
+import { MAX_STORAGE_BINDINGS, sizeOf, type DeviceCaps } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
-import { fusionGroups, groupExpression } from './fuse.js';
-import { WGSL_RULES, type LowerContext, type WgslRule } from './rules.js';
+import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
+import { lowerMatmul, matmulEpilogue } from './linalg.js';
+import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
   readonly symbols?: SymbolValues;
@@ -68,13 +70,17 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       return { kind: 'temp', index: temps.length - 1 };
     },
   };
-  const fusion = options.fuse === false ? undefined : fusionGroups(graph, (v) => shapeOf(v).join(','));
+  const shapeKey = (v: Value): string => shapeOf(v).join(',');
+  const fusion = options.fuse === false ? undefined : fusionGroups(graph, shapeKey);
   const defs = new Map<number, Equation>();
   for (const eq of graph.equations) defs.set(eq.out.id, eq);
+  const epilogues = fusion ? matmulEpilogues(graph, fusion, defs, shapeKey) : new Map<number, EquationOf<'matmul'>>();
+  const deferred = new Set([...epilogues.values()].map((mm) => mm.out.id));
   for (const eq of graph.equations) {
-    if (fusion?.inlined.has(eq.out.id)) continue;
+    if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id)) continue;
     const group = fusion?.members.get(eq.out.id);
-    if (fusion && group && group.length > 1) {
+    const product = epilogues.get(eq.out.id);
+    if (fusion && group && (group.length > 1 || product)) {
       own(eq.out, `%${eq.out.id}:fused`);
       const operands: Operand[] = [];
       const index = new Map<number, number>();
@@ -88,6 +94,22 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
         }
         return '';
       });
+      if (product) {
+        const at = index.get(product.out.id) ?? -1;
+        const epilogue = matmulEpilogue(operands, at, shapeOf(eq.out), expr);
+        let lowered: Lowered;
+        try {
+          lowered = lowerMatmul(product, ctx, { out: ctx.buffer(eq.out), epilogue });
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          throw new LoweringError(`cannot lower matmul %${product.out.id}${spanText(product)}: ${message}`, product);
+        }
+        const all = [product, ...group];
+        const span = product.span ?? all.find((g) => g.span !== undefined)?.span;
+        const origin = { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) };
+        if (lowered !== 'alias') for (const step of lowered) steps.push({ ...step, origin });
+        continue;
+      }
       const name = `fused_${group.map((g) => g.op).join('_')}`;
       const step = elementwiseKernel(
         name.length > 80 ? `${name.slice(0, 72)}_${group.length}ops` : name,
@@ -121,6 +143,41 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     for (const step of lowered) steps.push({ ...step, origin });
   }
   return { values, aliases, temps, steps };
+}
+
+/** The most operands an epilogue reads besides the product (A, B and C take 3 of a kernel's 8 storage buffers). */
+const MAX_EPILOGUE_INPUTS = MAX_STORAGE_BINDINGS - 3;
+
+/**
+ * Matmuls fused into their consumer as an epilogue, by the consumer group's root: a matmul whose f32 product has a
+ * single use, inside an elementwise group of the product's shape whose operands and result are all f32, is computed
+ * by the group's kernel (the matmul family with the group's expression applied before the store), so the product is
+ * never stored. The group's other operands must fit the epilogue's bindings.
+ */
+function matmulEpilogues(
+  graph: Graph,
+  fusion: FusionGroups,
+  defs: ReadonlyMap<number, Equation>,
+  shapeKey: (v: Value) => string,
+): Map<number, EquationOf<'matmul'>> {
+  const uses = useCounts(graph);
+  const result = new Map<number, EquationOf<'matmul'>>();
+  for (const [rootId, group] of fusion.members) {
+    const root = defs.get(rootId);
+    if (root?.out.type.dtype !== 'f32') continue;
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Map<number, Value>();
+    for (const member of group) for (const a of member.args) if (!inside.has(a.id)) external.set(a.id, a);
+    if (external.size - 1 > MAX_EPILOGUE_INPUTS) continue;
+    if ([...external.values()].some((v) => v.type.dtype !== 'f32')) continue;
+    for (const v of external.values()) {
+      const def = defs.get(v.id);
+      if (def?.op !== 'matmul' || uses.get(v.id) !== 1 || shapeKey(v) !== shapeKey(root.out)) continue;
+      result.set(rootId, def);
+      break;
+    }
+  }
+  return result;
 }
 
 /**
