@@ -7,7 +7,9 @@
  * every value gets its own buffer (no reuse), so each step can be run alone and repeated without disturbing the
  * others. Reported per step: the median over rounds of (one submission holding the step `repeat` times) / `repeat`,
  * after warm-up; steps are grouped by kernel name. The whole graph in one submission is timed too, as the executor
- * runs it, so the sum of the parts can be compared with the whole.
+ * runs it, so the sum of the parts can be compared with the whole. Times are wall-clock for the whole graph and also
+ * CPU time of the process (every thread, the software driver's included): on a CPU adapter shared with other work,
+ * CPU time varies far less with the machine's load than wall time does. `--top 0` times only the whole graph.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -176,15 +178,27 @@ async function bindPlan(gpu: GpuDevice, plan: KernelPlan, tuning: TuningCache): 
   return bound;
 }
 
-async function timeSubmission(gpu: GpuDevice, steps: readonly Bound[], repeat: number): Promise<number> {
+/** CPU milliseconds of this process (every thread, the driver's included) since `since`. */
+function cpuMillis(since?: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1000;
+}
+
+/** Wall and CPU milliseconds of one submission holding `steps` `repeat` times, per repetition. */
+async function timeSubmission(
+  gpu: GpuDevice,
+  steps: readonly Bound[],
+  repeat: number,
+): Promise<{ wall: number; cpu: number }> {
   const encoder = gpu.device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   for (let r = 0; r < repeat; r++) for (const s of steps) s.encode(pass);
   pass.end();
   const start = performance.now();
+  const cpu = process.cpuUsage();
   gpu.device.queue.submit([encoder.finish()]);
   await gpu.device.queue.onSubmittedWorkDone();
-  return (performance.now() - start) / repeat;
+  return { wall: (performance.now() - start) / repeat, cpu: cpuMillis(cpu) / repeat };
 }
 
 function shapeText(step: PlannedStep): string {
@@ -215,22 +229,23 @@ async function main(): Promise<void> {
     gpu.assertHealthy();
     await timeSubmission(gpu, bound, 1);
     const whole: number[] = [];
+    const wholeCpu: number[] = [];
     const per = bound.map(() => [] as number[]);
     for (let r = 0; r < options.rounds; r++) {
-      whole.push(await timeSubmission(gpu, bound, 1));
+      const t = await timeSubmission(gpu, bound, 1);
+      whole.push(t.wall);
+      wholeCpu.push(t.cpu);
       if (options.top > 0)
-        for (const [i, s] of bound.entries()) per[i]?.push(await timeSubmission(gpu, [s], options.repeat));
+        for (const [i, s] of bound.entries()) per[i]?.push((await timeSubmission(gpu, [s], options.repeat)).cpu);
     }
-    if (options.top === 0) {
-      const sorted = [...whole].sort((a, b) => a - b).map((t) => t.toFixed(1));
-      console.log(
-        `${options.name} ${options.graph} graph, batch ${options.batch}: ${bound.length} kernels; whole graph ` +
-          `median ${median(whole).toFixed(1)} ms, min ${sorted[0] ?? ''} ms (${sorted.join(' ')})`,
-      );
-      return;
-    }
+    const sorted = [...whole].sort((a, b) => a - b).map((t) => t.toFixed(1));
+    console.log(
+      `${options.name} ${options.graph} graph, batch ${options.batch}: ${bound.length} kernels; whole graph ` +
+        `median ${median(whole).toFixed(1)} ms wall (${sorted.join(' ')}), median ${median(wholeCpu).toFixed(1)} ms CPU`,
+    );
+    if (options.top === 0) return;
     const empty: number[] = [];
-    for (let r = 0; r < 20; r++) empty.push(await timeSubmission(gpu, [], 1));
+    for (let r = 0; r < 20; r++) empty.push((await timeSubmission(gpu, [], 1)).cpu);
     const overhead = median(empty);
     const times = per.map((t) => Math.max(0, median(t) - overhead / options.repeat));
     const total = times.reduce((a, b) => a + b, 0);
@@ -244,11 +259,7 @@ async function main(): Promise<void> {
       groups.set(name, g);
     });
     const rows = [...groups.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, options.top);
-    console.log(
-      `${options.name} ${options.graph} graph, batch ${options.batch}: ${bound.length} kernels; ` +
-        `whole graph ${median(whole).toFixed(1)} ms (one submission), sum of kernels ${total.toFixed(1)} ms, ` +
-        `empty submission ${overhead.toFixed(2)} ms`,
-    );
+    console.log(`sum of kernels ${total.toFixed(1)} ms CPU, empty submission ${overhead.toFixed(2)} ms CPU`);
     for (const [name, g] of rows) {
       const shapes = [...g.shapes].slice(0, 3).join('; ');
       console.log(

@@ -100,8 +100,9 @@ describe('vitm compile', () => {
     expect(result.stdout).toMatch(/^compile Small \(batch 4\)/);
     const index = readFileSync(join(out, 'kernels.txt'), 'utf8');
     expect(index).toContain('planned at batch 4');
-    // The patch embedding: per image [patches, C * P * P] x [C * P * P, dim], 4 patches of 2 * 4 * 4 values, width 8.
-    expect(index).toContain('dispatch  matmul 4x[4x32]x[32x8] nt');
+    // The patch embedding: [patches, C * P * P] x [C * P * P, dim] per image, 4 patches of 2 * 4 * 4 values, width 8;
+    // the weight is shared, so the 4 images' patches are the rows of one matmul.
+    expect(index).toContain('dispatch  matmul 1x[16x32]x[32x8] nt');
   });
 
   it('counts matmul FLOPs as 2MNK and elementwise ones per output element', () => {

@@ -13,10 +13,13 @@ function argAt(eq: { readonly args: readonly Value[] }, i: number): Value {
   return v;
 }
 
-/** A matmul whose product is not stored as is: `out` receives `epilogue(product)` (see `matmulEpilogue`). */
+/**
+ * A matmul whose product is not stored as is: `out` receives `epilogue(product)` (see `matmulEpilogue`), built for
+ * the problem's layout (`foldRows`: the batch is folded into the rows).
+ */
 export interface FusedMatmulOutput {
   readonly out: BufferRef;
-  readonly epilogue: MatmulStepEpilogue;
+  readonly epilogue: (foldRows: boolean) => MatmulStepEpilogue;
 }
 
 /**
@@ -30,9 +33,11 @@ export function matmulEpilogue(
   product: number,
   outShape: readonly number[],
   expr: (operandExprs: readonly string[]) => string,
+  foldRows = false,
 ): MatmulStepEpilogue {
   const rank = outShape.length;
   const batchDims = outShape.slice(0, Math.max(0, rank - 2));
+  const rowName = foldRows && rank > 2 ? 'ep_row' : 'row';
   const inputs: { name: string; buffer: BufferRef }[] = [];
   const lines: string[] = [];
   const batchCoords = new Set<number>();
@@ -45,7 +50,7 @@ export function matmulEpilogue(
     const terms: string[] = [];
     strides.forEach((stride, axis) => {
       if (stride === 0) return;
-      const coord = axis === rank - 1 ? 'col' : axis === rank - 2 ? 'row' : `ep_b${axis}`;
+      const coord = axis === rank - 1 ? 'col' : axis === rank - 2 ? rowName : `ep_b${axis}`;
       if (axis < rank - 2) batchCoords.add(axis);
       terms.push(stride === 1 ? coord : `${coord} * ${stride}u`);
     });
@@ -53,8 +58,10 @@ export function matmulEpilogue(
     return `v${k}`;
   });
   const decompose: string[] = [];
+  const rows = outShape[rank - 2] ?? 1;
+  if (foldRows && rank > 2) decompose.push(`  let ep_row = row % ${rows}u;`);
   if (batchCoords.size > 0) {
-    decompose.push('  var ep_rest = batch;');
+    decompose.push(`  var ep_rest = ${foldRows ? `row / ${rows}u` : 'batch'};`);
     for (let axis = batchDims.length - 1; axis >= 0; axis--) {
       const dim = batchDims[axis] ?? 1;
       decompose.push(`  let ep_b${axis} = ep_rest % ${dim}u;`, `  ep_rest = ep_rest / ${dim}u;`);
@@ -132,14 +139,17 @@ export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext, fused?:
   const wide = eq.out.type.dtype !== 'f32';
   if (wide && fused) throw new RangeError('a matmul with an epilogue must produce f32');
   const c = fused ? fused.out : wide ? ctx.temp('f32', batch * m * n, 'matmul:result') : ctx.buffer(eq.out);
+  // A batch of A's against one shared B (a linear layer over [B, N, D] tokens) is one matmul of batch x M rows:
+  // A's batches and C's are contiguous row blocks, and one tall problem fills tiles better than many short ones.
+  const foldRows = batch > 1 && b.batch === 1 && a.batch === batch && !eq.attrs.transposeA;
   steps.push({
     kind: 'matmul',
     name: 'matmul',
     problem: {
-      batch,
-      batchA: a.batch,
+      batch: foldRows ? 1 : batch,
+      batchA: foldRows ? 1 : a.batch,
       batchB: b.batch,
-      m,
+      m: foldRows ? batch * m : m,
       n,
       k,
       transposeA: eq.attrs.transposeA,
@@ -148,7 +158,7 @@ export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext, fused?:
     a: a.buffer,
     b: b.buffer,
     c,
-    ...(fused ? { epilogue: fused.epilogue } : {}),
+    ...(fused ? { epilogue: fused.epilogue(foldRows) } : {}),
   });
   if (wide) {
     const elements = batch * m * n;

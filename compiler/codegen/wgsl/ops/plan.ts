@@ -10,11 +10,12 @@ import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
 import { useCounts } from '../../../ir/graph.js';
 import type { OpName } from '../../../ops/op.js';
 import { evalShape, type SymbolValues } from '../../../types/shape.js';
-import type { BufferRef, BufferSpec, KernelPlan, PlannedStep } from '../../kernel.js';
+import type { BufferRef, BufferSpec, KernelPlan, MatmulStepEpilogue, PlannedStep } from '../../kernel.js';
 import { graphRoles, planMemory, type MemoryOptions, type MemoryPlan } from '../../plan-memory.js';
 import { MAX_STORAGE_BINDINGS, sizeOf, type DeviceCaps } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
 import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
+import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
@@ -76,8 +77,22 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   for (const eq of graph.equations) defs.set(eq.out.id, eq);
   const epilogues = fusion ? matmulEpilogues(graph, fusion, defs, shapeKey) : new Map<number, EquationOf<'matmul'>>();
   const deferred = new Set([...epilogues.values()].map((mm) => mm.out.id));
+  const layouts = layoutCompositions(graph);
   for (const eq of graph.equations) {
-    if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id)) continue;
+    if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id) || layouts.skipped.has(eq.out.id)) continue;
+    const transposed = layouts.sliceOfTranspose.get(eq.out.id);
+    const concatenated = layouts.transposeOfConcat.get(eq.out.id);
+    if ((transposed && eq.op === 'slice') || (concatenated && eq.op === 'transpose')) {
+      own(eq.out, `%${eq.out.id}:${eq.op}`);
+      const inner = (transposed ?? concatenated) as Equation;
+      const lowered = transposed
+        ? lowerSliceOfTranspose(eq as EquationOf<'slice'>, transposed, ctx)
+        : lowerTransposeOfConcat(eq as EquationOf<'transpose'>, concatenated as EquationOf<'concat'>, ctx);
+      const span = eq.span ?? inner.span;
+      const origin = { values: [inner.out.id, eq.out.id], ops: [inner.op, eq.op], ...(span ? { span } : {}) };
+      for (const step of lowered) steps.push({ ...step, origin });
+      continue;
+    }
     const group = fusion?.members.get(eq.out.id);
     const product = epilogues.get(eq.out.id);
     if (fusion && group && (group.length > 1 || product)) {
@@ -96,7 +111,8 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       });
       if (product) {
         const at = index.get(product.out.id) ?? -1;
-        const epilogue = matmulEpilogue(operands, at, shapeOf(eq.out), expr);
+        const epilogue = (foldRows: boolean): MatmulStepEpilogue =>
+          matmulEpilogue(operands, at, shapeOf(eq.out), expr, foldRows);
         let lowered: Lowered;
         try {
           lowered = lowerMatmul(product, ctx, { out: ctx.buffer(eq.out), epilogue });

@@ -109,23 +109,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (gi >= prm(14u)) { return; }
   var sof = 0u;
   var rem_sof = gi;
-  { let c = rem_sof % prm(5u); rem_sof = rem_sof / prm(5u);
-    sof += c * prm(12u);
+  { let c = rem_sof % 4u; rem_sof = rem_sof / 4u;
+    sof += c * 1u;
   }
-  { let c = rem_sof % prm(4u); rem_sof = rem_sof / prm(4u);
-    sof += c * prm(11u);
+  { let c = rem_sof % 4u; rem_sof = rem_sof / 4u;
+    sof += c * 8u;
   }
-  { let c = rem_sof % prm(3u); rem_sof = rem_sof / prm(3u);
-    sof += c * prm(10u);
+  { let c = rem_sof % 2u; rem_sof = rem_sof / 2u;
+    sof += c * 64u;
   }
-  { let c = rem_sof % prm(2u); rem_sof = rem_sof / prm(2u);
-    sof += c * prm(9u);
+  { let c = rem_sof % 2u; rem_sof = rem_sof / 2u;
+    sof += c * 4u;
   }
-  { let c = rem_sof % prm(1u); rem_sof = rem_sof / prm(1u);
-    sof += c * prm(8u);
+  { let c = rem_sof % 2u; rem_sof = rem_sof / 2u;
+    sof += c * 32u;
   }
-  { let c = rem_sof % prm(0u); rem_sof = rem_sof / prm(0u);
-    sof += c * prm(7u);
+  { let c = rem_sof % 1u; rem_sof = rem_sof / 1u;
+    sof += c * 128u;
   }
-  dst[prm(13u) + gi] = src[prm(6u) + sof];
+  dst[0u + gi] = src[0u + sof];
 }

@@ -112,17 +112,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var o1 = 0u;
   var o2 = 0u;
   var rem_o1 = gi;
-  { let c = rem_o1 % prm(2u); rem_o1 = rem_o1 / prm(2u);
-    o1 += c * prm(5u);
-    o2 += c * prm(8u);
+  { let c = rem_o1 % 8u; rem_o1 = rem_o1 / 8u;
+    o1 += c * 1u;
+    o2 += c * 1u;
   }
-  { let c = rem_o1 % prm(1u); rem_o1 = rem_o1 / prm(1u);
-    o1 += c * prm(4u);
-    o2 += c * prm(7u);
+  { let c = rem_o1 % 5u; rem_o1 = rem_o1 / 5u;
+    o1 += c * 0u;
+    o2 += c * 0u;
   }
-  { let c = rem_o1 % prm(0u); rem_o1 = rem_o1 / prm(0u);
-    o1 += c * prm(3u);
-    o2 += c * prm(6u);
+  { let c = rem_o1 % 1u; rem_o1 = rem_o1 / 1u;
+    o1 += c * 0u;
+    o2 += c * 0u;
   }
   let v0 = in0[gi];
   let v1 = in1[o1];

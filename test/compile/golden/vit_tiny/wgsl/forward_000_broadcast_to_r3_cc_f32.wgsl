@@ -107,5 +107,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
   if (gi >= prm(5u)) { return; }
-  dst[prm(4u) + gi] = src[prm(3u) + gi];
+  dst[0u + gi] = src[0u + gi];
 }

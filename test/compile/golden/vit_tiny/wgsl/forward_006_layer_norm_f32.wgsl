@@ -107,7 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
   if (gi >= prm(2u)) { return; }
-  let d = prm(0u);
+  let d = 64u;
   let base = gi * d;
   var mean = 0.0;
   for (var i = 0u; i < d; i++) { mean = mean + x[base + i]; }
@@ -115,6 +115,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var variance = 0.0;
   for (var i = 0u; i < d; i++) { let c = x[base + i] - mean; variance = variance + c * c; }
   variance = variance / f32(d);
-  let rstd = 1.0 / sqrt(variance + prmf(1u));
+  let rstd = 1.0 / sqrt(variance + bitcast<f32>(897988541u));
   for (var i = 0u; i < d; i++) { out[base + i] = (x[base + i] - mean) * rstd; }
 }
