@@ -257,6 +257,68 @@ describe('elementwise fusion on the GPU', () => {
     },
   );
 
+  it(
+    'fuses an elementwise group into the reduction that is its only use, equal to the reference',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const arbReduceCase = fc.record({
+        shape: fc.constantFrom<number[]>([5, 3], [2, 3, 4], [3, 700], [4, 1, 6]),
+        kind: fc.constantFrom('sum', 'mean', 'max'),
+        axesPick: fc.nat(),
+        broadcast: fc.constantFrom('row', 'column', 'scalar', 'same'),
+        square: fc.boolean(),
+        seed: fc.nat(),
+      });
+      const cases = fc.sample(arbReduceCase, { numRuns: Number(process.env.VITM_GPU_FUSE_RUNS ?? 8), seed: 0x5ed });
+      for (const c of cases) {
+        const rank = c.shape.length;
+        const subsets = Array.from({ length: 2 ** rank - 1 }, (_, i) =>
+          [...Array(rank).keys()].filter((a) => ((i + 1) >> a) & 1),
+        );
+        const axes = subsets[c.axesPick % subsets.length] ?? [0];
+        const otherShape =
+          c.broadcast === 'row'
+            ? c.shape.map((d, i) => (i === rank - 1 ? d : 1))
+            : c.broadcast === 'column'
+              ? c.shape.map((d, i) => (i === rank - 1 ? 1 : d))
+              : c.broadcast === 'scalar'
+                ? []
+                : c.shape;
+        const b = new GraphBuilder();
+        const x = b.data('x', c.shape);
+        const y = b.data('y', otherShape);
+        const d = b.sub(x, y);
+        const v = c.square ? b.mul(d, d) : b.tanh(d);
+        const r = c.kind === 'sum' ? b.sum(v, axes) : c.kind === 'mean' ? b.mean(v, axes) : b.max(v, axes);
+        const graph = b.build({ r });
+        let state = c.seed;
+        const random = (shape: readonly number[]): RefTensor =>
+          makeTensor(
+            'f32',
+            shape,
+            Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 2 - 1);
+            }),
+          );
+        const inputs = { x: random(c.shape), y: random(otherShape) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.every((s) => s.name.startsWith('reduce_'))).toBe(true);
+        const want = (evaluate(graph, inputs).r as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).r?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        // Terms are at most 4 in magnitude: a serial f32 sum of n of them is within n 2^-24 4 n.
+        const n = c.shape.reduce((p, q) => p * q, 1);
+        const tol = 8 * n * n * 2 ** -24 + 2 ** -20;
+        got.forEach((value, i) => {
+          expect(Math.abs(value - (want[i] as number)), `r[${i}]`).toBeLessThanOrEqual(tol);
+        });
+      }
+    },
+  );
+
   it('fuses a chain into one kernel and keeps a shared value materialised', () => {
     const b = new GraphBuilder();
     const x = b.data('x', [4, 3]);

@@ -17,6 +17,7 @@ import { elementwiseKernel, type Operand } from './elementwise.js';
 import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
+import { reduceSteps } from './reduce.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
@@ -78,8 +79,47 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const epilogues = fusion ? matmulEpilogues(graph, fusion, defs, shapeKey) : new Map<number, EquationOf<'matmul'>>();
   const deferred = new Set([...epilogues.values()].map((mm) => mm.out.id));
   const layouts = layoutCompositions(graph);
+  const prologues = fusion ? reducePrologues(graph, fusion, epilogues) : new Map<number, Equation>();
+  const absorbed = new Set([...prologues.values()].map((root) => root.out.id));
+  /** The operands and expression of the fused group rooted at `root`, over its external operands' loads. */
+  const groupOperands = (root: Equation): { operands: Operand[]; expr: (names: readonly string[]) => string } => {
+    const operands: Operand[] = [];
+    const index = new Map<number, number>();
+    groupExpression(root, fusion?.inlined ?? new Set(), defs, (v) => {
+      if (!index.has(v.id)) {
+        index.set(v.id, operands.length);
+        operands.push({ buffer: ctx.buffer(v), dtype: v.type.dtype, shape: shapeOf(v) });
+      }
+      return '';
+    });
+    const expr = (names: readonly string[]): string =>
+      groupExpression(root, fusion?.inlined ?? new Set(), defs, (v) => names[index.get(v.id) ?? -1] ?? '');
+    return { operands, expr };
+  };
   for (const eq of graph.equations) {
     if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id) || layouts.skipped.has(eq.out.id)) continue;
+    if (absorbed.has(eq.out.id)) continue;
+    const prologue = prologues.get(eq.out.id);
+    if (prologue && (eq.op === 'reduce_sum' || eq.op === 'reduce_mean' || eq.op === 'reduce_max')) {
+      own(eq.out, `%${eq.out.id}:${eq.op}`);
+      const { operands, expr } = groupOperands(prologue);
+      const input = { dtype: prologue.out.type.dtype, shape: shapeOf(prologue.out), operands, expr };
+      const kind = eq.op === 'reduce_sum' ? 'sum' : eq.op === 'reduce_mean' ? 'mean' : 'max';
+      const out = { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype };
+      const lowered = reduceSteps(
+        kind,
+        input,
+        (eq as EquationOf<typeof eq.op>).attrs.axes,
+        out,
+        options.caps,
+        (dtype, n) => ctx.temp(dtype, n, `${eq.op}:partial`),
+      );
+      const group = [...(fusion?.members.get(prologue.out.id) ?? [prologue]), eq];
+      const span = eq.span ?? group.find((g) => g.span !== undefined)?.span;
+      const origin = { values: group.map((g) => g.out.id), ops: group.map((g) => g.op), ...(span ? { span } : {}) };
+      for (const step of lowered) steps.push({ ...step, origin });
+      continue;
+    }
     const transposed = layouts.sliceOfTranspose.get(eq.out.id);
     const concatenated = layouts.transposeOfConcat.get(eq.out.id);
     if ((transposed && eq.op === 'slice') || (concatenated && eq.op === 'transpose')) {
@@ -192,6 +232,36 @@ function matmulEpilogues(
       result.set(rootId, def);
       break;
     }
+  }
+  return result;
+}
+
+/**
+ * Reductions fused with the elementwise group computing their input, by reduction result id: when a sum, mean or
+ * maximum is the only use of a group's result (not a matmul's epilogue), the reduction evaluates the group's
+ * expression per element as it reads, and the group's result is never stored. The group's operands and the
+ * reduction's output must fit the storage bindings.
+ */
+function reducePrologues(
+  graph: Graph,
+  fusion: FusionGroups,
+  epilogues: ReadonlyMap<number, unknown>,
+): Map<number, Equation> {
+  const uses = useCounts(graph);
+  const defs = new Map<number, Equation>();
+  for (const eq of graph.equations) defs.set(eq.out.id, eq);
+  const result = new Map<number, Equation>();
+  for (const eq of graph.equations) {
+    if (eq.op !== 'reduce_sum' && eq.op !== 'reduce_mean' && eq.op !== 'reduce_max') continue;
+    const x = eq.args[0];
+    const root = x && defs.get(x.id);
+    const group = x && fusion.members.get(x.id);
+    if (!root || !group || root.op === 'full' || fusion.inlined.has(root.out.id)) continue;
+    if (uses.get(root.out.id) !== 1 || epilogues.has(root.out.id)) continue;
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Set(group.flatMap((g) => g.args.map((a) => a.id)).filter((id) => !inside.has(id)));
+    if (external.size + 1 > MAX_STORAGE_BINDINGS) continue;
+    result.set(eq.out.id, root);
   }
   return result;
 }

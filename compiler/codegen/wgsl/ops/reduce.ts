@@ -17,12 +17,12 @@ import type { BufferRef, WgslKernel } from '../../kernel.js';
 import {
   arithType,
   assembleKernel,
+  broadcastStrides,
   f32Bits,
   narrow,
   offsetsCode,
   Params,
   sizeOf,
-  stridesOf,
   widen,
   type DeviceCaps,
   type StorageVar,
@@ -33,6 +33,23 @@ export type ReduceKind = 'sum' | 'mean' | 'max' | 'logsumexp';
 interface Tensor {
   readonly buffer: BufferRef;
   readonly dtype: DType;
+}
+
+/**
+ * What a reduction reads: a tensor of `shape` and `dtype`, either stored (`buffer`) or computed per element by an
+ * elementwise prologue, `expr` over operands broadcast to `shape` (a fused group whose result is never stored).
+ */
+export type ReduceInput = (Tensor | ReducePrologue) & { readonly shape: readonly number[] };
+
+export interface ReducePrologue {
+  readonly dtype: DType;
+  readonly operands: readonly (Tensor & { readonly shape: readonly number[] })[];
+  /** The element's value (in the arithmetic type of `dtype`) over the operands' loaded values. */
+  readonly expr: (operandExprs: readonly string[]) => string;
+}
+
+function operandsOf(x: ReduceInput): ReducePrologue {
+  return 'operands' in x ? x : { dtype: x.dtype, operands: [x], expr: (xs) => xs[0] ?? '' };
 }
 
 /** Splitting a long reduction: `chunks` invocations per group each reduce a contiguous run of the reduced elements. */
@@ -50,19 +67,20 @@ export interface ReduceSplit {
  */
 export function reduceKernel(
   kind: ReduceKind,
-  x: Tensor & { readonly shape: readonly number[] },
+  x: ReduceInput,
   axes: readonly number[],
   out: Tensor,
   caps: DeviceCaps,
   split: ReduceSplit = {},
 ): WgslKernel {
   const params = new Params();
-  const strides = stridesOf(x.shape);
+  const prologue = operandsOf(x);
+  const operandStrides = prologue.operands.map((o) => broadcastStrides(o.shape, x.shape));
   const kept = x.shape.map((_, a) => a).filter((a) => !axes.includes(a));
   const keptDims = params.pushAll(kept.map((a) => x.shape[a] as number));
-  const keptStrides = params.pushAll(kept.map((a) => strides[a] as number));
+  const keptStrides = operandStrides.map((strides) => params.pushAll(kept.map((a) => strides[a] as number)));
   const redDims = params.pushAll(axes.map((a) => x.shape[a] as number));
-  const redStrides = params.pushAll(axes.map((a) => strides[a] as number));
+  const redStrides = operandStrides.map((strides) => params.pushAll(axes.map((a) => strides[a] as number)));
   const count = sizeOf(axes.map((a) => x.shape[a] as number));
   const chunks = split.chunks ?? 1;
   if (chunks > 1 && kind === 'logsumexp') throw new RangeError('logsumexp cannot be split');
@@ -74,13 +92,16 @@ export function reduceKernel(
   const groups = sizeOf(kept.map((a) => x.shape[a] as number));
   const t = arithType(x.dtype);
   const zero = t === 'f32' ? '0.0' : t === 'i32' ? '0' : '0u';
-  const load = (off: string): string => widen(`x[${off}]`, x.dtype);
+  const loads = prologue.operands.map((o, k) => widen(`x${k}[base${k} + off${k}]`, o.dtype));
+  const value = 'operands' in x ? widen(narrow(prologue.expr(loads), x.dtype), x.dtype) : (loads[0] ?? '');
+  const offs = prologue.operands.map((_, k) => `off${k}`);
+  const bases = prologue.operands.map((_, k) => `base${k}`);
   const loop = (inner: string): string =>
-    `  for (var r = lo; r < hi; r++) {\n${offsetsCode('r', axes.length, redDims, ['off'], [redStrides], '    ')}\n    let v = ${load('base + off')};\n${inner}\n  }`;
+    `  for (var r = lo; r < hi; r++) {\n${offsetsCode('r', axes.length, redDims, offs, redStrides, '    ')}\n    let v = ${value};\n${inner}\n  }`;
   let body = `  let g = gi / prm(${chunksAt}u);
   let lo = (gi % prm(${chunksAt}u)) * prm(${chunkAt}u);
   let hi = min(prm(${countAt}u), lo + prm(${chunkAt}u));
-${offsetsCode('g', kept.length, keptDims, ['base'], [keptStrides])}
+${offsetsCode('g', kept.length, keptDims, bases, keptStrides)}
 `;
   switch (kind) {
     case 'sum':
@@ -103,11 +124,17 @@ ${offsetsCode('g', kept.length, keptDims, ['base'], [keptStrides])}
     }
   }
   const storage: StorageVar[] = [
-    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    ...prologue.operands.map((o, k): StorageVar => ({
+      name: `x${k}`,
+      dtype: o.dtype,
+      buffer: o.buffer,
+      access: 'read',
+    })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
   const partial = chunks > 1 ? ':partial' : '';
-  const name = `reduce_${kind}[r${x.shape.length}:a${axes.join('_')}:${x.dtype}${partial}]`;
+  const fused = 'operands' in x ? `:fused${prologue.operands.length}` : '';
+  const name = `reduce_${kind}[r${x.shape.length}:a${axes.join('_')}:${x.dtype}${fused}${partial}]`;
   return assembleKernel({ name, storage, body, threads: groups * chunks, params }, caps);
 }
 
@@ -126,7 +153,7 @@ export const SPLIT_CHUNK = 256;
  */
 export function reduceSteps(
   kind: ReduceKind,
-  x: Tensor & { readonly shape: readonly number[] },
+  x: ReduceInput,
   axes: readonly number[],
   out: Tensor,
   caps: DeviceCaps,

@@ -3,7 +3,7 @@ struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
@@ -110,19 +110,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let g = gi / 1u;
   let lo = (gi % 1u) * 1u;
   let hi = min(1u, lo + 1u);
-  var base = 0u;
-  var rem_base = g;
-  { let c = rem_base % 3u; rem_base = rem_base / 3u;
-    base += c * 1u;
+  var base0 = 0u;
+  var rem_base0 = g;
+  { let c = rem_base0 % 3u; rem_base0 = rem_base0 / 3u;
+    base0 += c * 1u;
   }
   var acc = 0.0;
   for (var r = lo; r < hi; r++) {
-    var off = 0u;
-    var rem_off = r;
-    { let c = rem_off % 1u; rem_off = rem_off / 1u;
-      off += c * 3u;
+    var off0 = 0u;
+    var rem_off0 = r;
+    { let c = rem_off0 % 1u; rem_off0 = rem_off0 / 1u;
+      off0 += c * 0u;
     }
-    let v = x[base + off];
+    let v = x0[base0 + off0];
     acc = acc + v;
   }
   out[gi] = acc;

@@ -1,11 +1,10 @@
-// fused_sub_mul[r3:cb:f32,f32->f32]
-struct Params { w: array<vec4<u32>, 2> }
+// reduce_sum[r3:a0_1:f32]
+struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -107,19 +106,27 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(6u)) { return; }
-  var o1 = 0u;
-  var rem_o1 = gi;
-  { let c = rem_o1 % 8u; rem_o1 = rem_o1 / 8u;
-    o1 += c * 0u;
+  if (gi >= prm(10u)) { return; }
+  let g = gi / 1u;
+  let lo = (gi % 1u) * 5u;
+  let hi = min(5u, lo + 5u);
+  var base0 = 0u;
+  var rem_base0 = g;
+  { let c = rem_base0 % 16u; rem_base0 = rem_base0 / 16u;
+    base0 += c * 1u;
   }
-  { let c = rem_o1 % 5u; rem_o1 = rem_o1 / 5u;
-    o1 += c * 1u;
+  var acc = 0.0;
+  for (var r = lo; r < hi; r++) {
+    var off0 = 0u;
+    var rem_off0 = r;
+    { let c = rem_off0 % 5u; rem_off0 = rem_off0 / 5u;
+      off0 += c * 16u;
+    }
+    { let c = rem_off0 % 1u; rem_off0 = rem_off0 / 1u;
+      off0 += c * 0u;
+    }
+    let v = x0[base0 + off0];
+    acc = acc + v;
   }
-  { let c = rem_o1 % 1u; rem_o1 = rem_o1 / 1u;
-    o1 += c * 0u;
-  }
-  let v0 = in0[gi];
-  let v1 = in1[o1];
-  out[gi] = ((v0 - v1) * (v0 - v1));
+  out[gi] = acc;
 }

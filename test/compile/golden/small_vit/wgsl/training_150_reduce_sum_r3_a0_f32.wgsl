@@ -1,11 +1,10 @@
-// mul[r3:cc:f32,f32->f32]
-struct Params { w: array<vec4<u32>, 1> }
+// reduce_sum[r3:a0:f32]
+struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -107,8 +106,27 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(3u)) { return; }
-  let v0 = in0[gi];
-  let v1 = in1[gi];
-  out[gi] = (v0 * v1);
+  if (gi >= prm(10u)) { return; }
+  let g = gi / 1u;
+  let lo = (gi % 1u) * 1u;
+  let hi = min(1u, lo + 1u);
+  var base0 = 0u;
+  var rem_base0 = g;
+  { let c = rem_base0 % 8u; rem_base0 = rem_base0 / 8u;
+    base0 += c * 1u;
+  }
+  { let c = rem_base0 % 1u; rem_base0 = rem_base0 / 1u;
+    base0 += c * 0u;
+  }
+  var acc = 0.0;
+  for (var r = lo; r < hi; r++) {
+    var off0 = 0u;
+    var rem_off0 = r;
+    { let c = rem_off0 % 1u; rem_off0 = rem_off0 / 1u;
+      off0 += c * 0u;
+    }
+    let v = x0[base0 + off0];
+    acc = acc + v;
+  }
+  out[gi] = acc;
 }
