@@ -17,9 +17,10 @@ import { nodeHost } from '../cli/check.js';
 import type { BufferRef, KernelPlan, PlannedStep } from '../compiler/codegen/kernel.js';
 import { planGraph } from '../compiler/codegen/wgsl/ops/plan.js';
 import { compileModel, compileProgram } from '../compiler/pipeline.js';
-import { byteSize } from '../compiler/types/shape.js';
+import type { Graph } from '../compiler/ir/graph.js';
+import { byteSize, evalShape } from '../compiler/types/shape.js';
 import { BufferUsage, type GpuDevice } from '../runtime/webgpu/device.js';
-import { deviceCaps, stepLabel } from '../runtime/webgpu/executor.js';
+import { deviceCaps, GraphExecutor, stepLabel, type HostTensor } from '../runtime/webgpu/executor.js';
 import { prepareMatmul } from '../runtime/webgpu/matmul.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import { getPipeline } from '../runtime/webgpu/pipeline-cache.js';
@@ -35,6 +36,8 @@ interface Options {
   name: string;
   /** A JSON file of matmul tile choices (`TuningCache`): read when it exists, else written after tuning. */
   tuning?: string;
+  /** Time whole runs of a `GraphExecutor` instead (inputs written, every output read back). */
+  executor: boolean;
 }
 
 const DEFAULT_MODEL = fileURLToPath(
@@ -53,6 +56,7 @@ function parseArgs(args: readonly string[]): Options {
     top: 40,
     model: DEFAULT_MODEL,
     name: 'SmallBench',
+    executor: false,
   };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1] ?? '';
@@ -83,6 +87,9 @@ function parseArgs(args: readonly string[]): Options {
       case '--tuning':
         options.tuning = value;
         break;
+      case '--executor':
+        options.executor = true;
+        continue;
       default:
         throw new Error(`unknown argument ${flag}`);
     }
@@ -210,6 +217,57 @@ function shapeText(step: PlannedStep): string {
   return '';
 }
 
+/**
+ * Steps of a `GraphExecutor` on the graph, as a training loop runs them: parameters resident, the data written and
+ * every output (loss and gradients) read back each step; median wall time per step over `rounds` after warm-up.
+ */
+async function timeExecutor(gpu: GpuDevice, graph: Graph, options: Options): Promise<void> {
+  const saved = options.tuning !== undefined && existsSync(options.tuning);
+  const tuning = saved
+    ? TuningCache.fromJSON(JSON.parse(readFileSync(options.tuning ?? '', 'utf8')))
+    : new TuningCache();
+  const executor = new GraphExecutor(gpu, graph, {
+    matmulConfig: (shape) => selectMatmulConfig(gpu, shape, { cache: tuning }),
+  });
+  try {
+    const symbols = { B: options.batch };
+    const inputs: Record<string, HostTensor> = {};
+    for (const input of graph.inputs) {
+      const shape = evalShape(input.value.type.shape, symbols);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const dtype = input.value.type.dtype;
+      const data = Array.from({ length: n }, () =>
+        dtype === 'f32' ? (Math.random() - 0.5) * 0.2 : Math.floor(Math.random() * 10),
+      );
+      inputs[input.name] = { dtype, shape, data };
+    }
+    const data = Object.fromEntries(
+      graph.inputs.filter((i) => i.kind !== 'param').map((i) => [i.name, inputs[i.name]]),
+    );
+    await executor.setInputs(inputs, { symbols });
+    await executor.run(data as Record<string, HostTensor>, { symbols });
+    if (options.tuning !== undefined && !saved) writeFileSync(options.tuning, JSON.stringify(tuning));
+    const times: number[] = [];
+    const cpu: number[] = [];
+    for (let r = 0; r < options.rounds; r++) {
+      const start = performance.now();
+      const cpuStart = process.cpuUsage();
+      await executor.run(data as Record<string, HostTensor>, { symbols });
+      times.push(performance.now() - start);
+      cpu.push(cpuMillis(cpuStart));
+    }
+    const kernels = (await executor.plan(symbols)).steps.filter((s) => s.kind !== 'upload').length;
+    const sorted = [...times].sort((a, b) => a - b).map((t) => t.toFixed(1));
+    console.log(
+      `${options.name} ${options.graph} graph on GraphExecutor, batch ${options.batch}: ${kernels} kernels; ` +
+        `median ${median(times).toFixed(1)} ms per step (${sorted.join(' ')}), ` +
+        `${((1000 * options.batch) / median(times)).toFixed(1)} images/s; median ${median(cpu).toFixed(1)} ms CPU`,
+    );
+  } finally {
+    executor.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const result = compileProgram(options.model, nodeHost());
@@ -219,6 +277,10 @@ async function main(): Promise<void> {
   const graph = options.graph === 'training' ? compiled.training : compiled.forward;
   const gpu = await openNodeDevice();
   try {
+    if (options.executor) {
+      await timeExecutor(gpu, graph, options);
+      return;
+    }
     const plan = planGraph(graph, { symbols: { B: options.batch }, caps: deviceCaps(gpu) });
     const saved = options.tuning !== undefined && existsSync(options.tuning);
     const tuning = saved
