@@ -319,6 +319,42 @@ describe('elementwise fusion on the GPU', () => {
     },
   );
 
+  it(
+    "applies layer norm's affine in the norm's kernel when the norm has no other use",
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      for (const shape of [[5], [3, 7], [2, 3, 8]]) {
+        const d = shape[shape.length - 1] ?? 1;
+        const b = new GraphBuilder();
+        const x = b.data('x', shape);
+        const gamma = b.data('gamma', [d]);
+        const beta = b.data('beta', [d]);
+        const graph = b.build({ y: b.tanh(b.add(b.mul(b.layerNorm(x), gamma), beta)) });
+        let state = d;
+        const random = (s: readonly number[]): RefTensor =>
+          makeTensor(
+            'f32',
+            s,
+            Array.from({ length: s.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 4 - 2);
+            }),
+          );
+        const inputs = { x: random(shape), gamma: random([d]), beta: random([d]) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.map((s) => s.name)).toEqual(['layer_norm[f32:fused2]']);
+        const want = (evaluate(graph, inputs).y as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        got.forEach((v, i) => {
+          expect(Math.abs(v - (want[i] as number)), `y[${i}]`).toBeLessThanOrEqual(d * 2 ** -19);
+        });
+      }
+    },
+  );
+
   it('fuses a chain into one kernel and keeps a shared value materialised', () => {
     const b = new GraphBuilder();
     const x = b.data('x', [4, 3]);

@@ -17,7 +17,7 @@ import { elementwiseKernel, type Operand } from './elementwise.js';
 import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
-import { reduceSteps } from './reduce.js';
+import { layerNormKernel, reduceSteps } from './reduce.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
@@ -77,12 +77,17 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const defs = new Map<number, Equation>();
   for (const eq of graph.equations) defs.set(eq.out.id, eq);
   const epilogues = fusion ? matmulEpilogues(graph, fusion, defs, shapeKey) : new Map<number, EquationOf<'matmul'>>();
-  const deferred = new Set([...epilogues.values()].map((mm) => mm.out.id));
+  const norms = fusion ? normEpilogues(graph, fusion, defs, shapeKey, epilogues) : new Map<number, Equation>();
+  const deferred = new Set([...epilogues.values(), ...norms.values()].map((e) => e.out.id));
   const layouts = layoutCompositions(graph);
-  const prologues = fusion ? reducePrologues(graph, fusion, epilogues) : new Map<number, Equation>();
+  const prologues = fusion
+    ? reducePrologues(graph, fusion, new Set([...epilogues.keys(), ...norms.keys()]))
+    : new Map<number, Equation>();
   const absorbed = new Set([...prologues.values()].map((root) => root.out.id));
   /** The operands and expression of the fused group rooted at `root`, over its external operands' loads. */
-  const groupOperands = (root: Equation): { operands: Operand[]; expr: (names: readonly string[]) => string } => {
+  const groupOperands = (
+    root: Equation,
+  ): { operands: Operand[]; index: Map<number, number>; expr: (names: readonly string[]) => string } => {
     const operands: Operand[] = [];
     const index = new Map<number, number>();
     groupExpression(root, fusion?.inlined ?? new Set(), defs, (v) => {
@@ -94,7 +99,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     });
     const expr = (names: readonly string[]): string =>
       groupExpression(root, fusion?.inlined ?? new Set(), defs, (v) => names[index.get(v.id) ?? -1] ?? '');
-    return { operands, expr };
+    return { operands, index, expr };
   };
   for (const eq of graph.equations) {
     if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id) || layouts.skipped.has(eq.out.id)) continue;
@@ -135,6 +140,32 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     }
     const group = fusion?.members.get(eq.out.id);
     const product = epilogues.get(eq.out.id);
+    const norm = norms.get(eq.out.id);
+    if (fusion && group && norm?.op === 'layer_norm') {
+      own(eq.out, `%${eq.out.id}:fused`);
+      const { operands, index, expr } = groupOperands(eq);
+      const source = norm.args[0];
+      if (!source) throw new LoweringError(`layer_norm %${norm.out.id} has no argument`, norm);
+      const shape = shapeOf(norm.out);
+      const d = shape[shape.length - 1] ?? 1;
+      const epilogue = { operands, product: index.get(norm.out.id) ?? -1, shape, expr };
+      const kernel = layerNormKernel(
+        { buffer: ctx.buffer(source), dtype: source.type.dtype },
+        sizeOf(shape) / d,
+        d,
+        norm.attrs.eps,
+        { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
+        options.caps,
+        epilogue,
+      );
+      const all = [norm, ...group];
+      const span = norm.span ?? all.find((g) => g.span !== undefined)?.span;
+      steps.push({
+        ...kernel,
+        origin: { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) },
+      });
+      continue;
+    }
     if (fusion && group && (group.length > 1 || product)) {
       own(eq.out, `%${eq.out.id}:fused`);
       const operands: Operand[] = [];
@@ -237,16 +268,45 @@ function matmulEpilogues(
 }
 
 /**
+ * Layer norms fused with the elementwise group consuming their result (the affine `y * gamma + beta`), by the group's
+ * root: when the norm's result has that single use, in a group of its shape whose other operands fit the bindings
+ * beside the norm's input, the norm's kernel applies the group's expression before it stores.
+ */
+function normEpilogues(
+  graph: Graph,
+  fusion: FusionGroups,
+  defs: ReadonlyMap<number, Equation>,
+  shapeKey: (v: Value) => string,
+  taken: ReadonlyMap<number, unknown>,
+): Map<number, Equation> {
+  const uses = useCounts(graph);
+  const result = new Map<number, Equation>();
+  for (const [rootId, group] of fusion.members) {
+    const root = defs.get(rootId);
+    if (!root || taken.has(rootId)) continue;
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Map<number, Value>();
+    for (const member of group) for (const a of member.args) if (!inside.has(a.id)) external.set(a.id, a);
+    // The norm's input and the result take two bindings; the norm's own value is not bound.
+    if (external.size - 1 + 2 > MAX_STORAGE_BINDINGS) continue;
+    for (const v of external.values()) {
+      const def = defs.get(v.id);
+      if (def?.op !== 'layer_norm' || v.type.dtype !== 'f32' || uses.get(v.id) !== 1) continue;
+      if (shapeKey(v) !== shapeKey(root.out)) continue;
+      result.set(rootId, def);
+      break;
+    }
+  }
+  return result;
+}
+
+/**
  * Reductions fused with the elementwise group computing their input, by reduction result id: when a sum, mean or
  * maximum is the only use of a group's result (not a matmul's epilogue), the reduction evaluates the group's
  * expression per element as it reads, and the group's result is never stored. The group's operands and the
  * reduction's output must fit the storage bindings.
  */
-function reducePrologues(
-  graph: Graph,
-  fusion: FusionGroups,
-  epilogues: ReadonlyMap<number, unknown>,
-): Map<number, Equation> {
+function reducePrologues(graph: Graph, fusion: FusionGroups, epilogues: ReadonlySet<number>): Map<number, Equation> {
   const uses = useCounts(graph);
   const defs = new Map<number, Equation>();
   for (const eq of graph.equations) defs.set(eq.out.id, eq);

@@ -201,6 +201,18 @@ export function softmaxKernel(
   return assembleKernel({ name: `softmax[${x.dtype}]`, storage, body, threads: lines, params }, caps);
 }
 
+/**
+ * An elementwise group applied to a normalisation's result before it is stored (layer norm's affine): `expr` over
+ * the operands' loaded values, operand `product` being the normalised value itself; the others (of the stored
+ * tensor's `shape` or broadcast to it) are read at the element's index.
+ */
+export interface NormEpilogue {
+  readonly operands: readonly (Tensor & { readonly shape: readonly number[] })[];
+  readonly product: number;
+  readonly shape: readonly number[];
+  readonly expr: (operandExprs: readonly string[]) => string;
+}
+
 /** layer_norm over the last axis (`d` elements per row): two-pass mean and biased variance. */
 export function layerNormKernel(
   x: Tensor,
@@ -209,11 +221,37 @@ export function layerNormKernel(
   eps: number,
   out: Tensor,
   caps: DeviceCaps,
+  epilogue?: NormEpilogue,
 ): WgslKernel {
   const params = new Params();
   const dAt = params.push(d);
   const epsAt = params.push(f32Bits(eps));
   const v = (i: string): string => widen(`x[base + ${i}]`, x.dtype);
+  const extra = (epilogue?.operands ?? []).flatMap((o, k) => (k === epilogue?.product ? [] : [{ o, k }]));
+  let store = narrow(`(${v('i')} - mean) * rstd`, out.dtype);
+  let offsets = '';
+  if (epilogue) {
+    const rank = epilogue.shape.length;
+    const lead = epilogue.shape.slice(0, rank - 1);
+    const leadAt = params.pushAll(lead);
+    const names = extra.map(({ k }) => `e${k}`);
+    const strides = extra.map(({ o }) => broadcastStrides(o.shape, epilogue.shape));
+    const leadStrides = strides.map((st) => params.pushAll(st.slice(0, rank - 1)));
+    offsets = offsetsCode(
+      'gi',
+      rank - 1,
+      leadAt,
+      names.map((n) => `${n}_row`),
+      leadStrides,
+    );
+    const loads = epilogue.operands.map((o, k) => {
+      if (k === epilogue.product) return 'value';
+      const last = strides[extra.findIndex((e) => e.k === k)]?.[rank - 1] ?? 0;
+      return widen(`in${k}[e${k}_row + i * ${last}u]`, o.dtype);
+    });
+    store = narrow(epilogue.expr(loads), out.dtype);
+  }
+  const value = epilogue ? `\n    let value = (${v('i')} - mean) * rstd;` : '';
   const body = `  let d = prm(${dAt}u);
   let base = gi * d;
   var mean = 0.0;
@@ -223,12 +261,17 @@ export function layerNormKernel(
   for (var i = 0u; i < d; i++) { let c = ${v('i')} - mean; variance = variance + c * c; }
   variance = variance / f32(d);
   let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));
-  for (var i = 0u; i < d; i++) { out[base + i] = ${narrow(`(${v('i')} - mean) * rstd`, out.dtype)}; }`;
+${offsets}
+  for (var i = 0u; i < d; i++) {${value}
+    out[base + i] = ${store};
+  }`;
   const storage: StorageVar[] = [
     { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    ...extra.map(({ o, k }): StorageVar => ({ name: `in${k}`, dtype: o.dtype, buffer: o.buffer, access: 'read' })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
-  return assembleKernel({ name: `layer_norm[${x.dtype}]`, storage, body, threads: rows, params }, caps);
+  const fused = epilogue ? `:fused${extra.length}` : '';
+  return assembleKernel({ name: `layer_norm[${x.dtype}${fused}]`, storage, body, threads: rows, params }, caps);
 }
 
 /**

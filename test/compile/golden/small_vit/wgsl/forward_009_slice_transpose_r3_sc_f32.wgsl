@@ -118,5 +118,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   { let c = rem_sof % 2u; rem_sof = rem_sof / 2u;
     sof += c * 4u;
   }
-  dst[0u + gi] = src[0u + sof];
+  dst[0u + gi] = src[8u + sof];
 }

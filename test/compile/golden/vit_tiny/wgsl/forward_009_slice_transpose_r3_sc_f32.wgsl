@@ -118,5 +118,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   { let c = rem_sof % 4u; rem_sof = rem_sof / 4u;
     sof += c * 16u;
   }
-  dst[0u + gi] = src[0u + sof];
+  dst[0u + gi] = src[64u + sof];
 }

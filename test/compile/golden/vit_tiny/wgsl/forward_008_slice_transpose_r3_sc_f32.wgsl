@@ -109,14 +109,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (gi >= prm(8u)) { return; }
   var sof = 0u;
   var rem_sof = gi;
-  { let c = rem_sof % 4u; rem_sof = rem_sof / 4u;
+  { let c = rem_sof % 16u; rem_sof = rem_sof / 16u;
     sof += c * 1u;
   }
-  { let c = rem_sof % 5u; rem_sof = rem_sof / 5u;
-    sof += c * 24u;
+  { let c = rem_sof % 50u; rem_sof = rem_sof / 50u;
+    sof += c * 192u;
   }
-  { let c = rem_sof % 2u; rem_sof = rem_sof / 2u;
-    sof += c * 4u;
+  { let c = rem_sof % 4u; rem_sof = rem_sof / 4u;
+    sof += c * 16u;
   }
-  dst[0u + gi] = src[8u + sof];
+  dst[0u + gi] = src[0u + sof];
 }

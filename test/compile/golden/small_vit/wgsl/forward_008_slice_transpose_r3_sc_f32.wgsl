@@ -1,10 +1,10 @@
-// layer_norm[f32]
-struct Params { w: array<vec4<u32>, 1> }
+// slice_transpose[r3:sc:f32]
+struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -106,15 +106,17 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(2u)) { return; }
-  let d = 64u;
-  let base = gi * d;
-  var mean = 0.0;
-  for (var i = 0u; i < d; i++) { mean = mean + x[base + i]; }
-  mean = mean / f32(d);
-  var variance = 0.0;
-  for (var i = 0u; i < d; i++) { let c = x[base + i] - mean; variance = variance + c * c; }
-  variance = variance / f32(d);
-  let rstd = 1.0 / sqrt(variance + bitcast<f32>(897988541u));
-  for (var i = 0u; i < d; i++) { out[base + i] = (x[base + i] - mean) * rstd; }
+  if (gi >= prm(8u)) { return; }
+  var sof = 0u;
+  var rem_sof = gi;
+  { let c = rem_sof % 4u; rem_sof = rem_sof / 4u;
+    sof += c * 1u;
+  }
+  { let c = rem_sof % 5u; rem_sof = rem_sof / 5u;
+    sof += c * 24u;
+  }
+  { let c = rem_sof % 2u; rem_sof = rem_sof / 2u;
+    sof += c * 4u;
+  }
+  dst[0u + gi] = src[0u + sof];
 }

@@ -1,10 +1,12 @@
-// layer_norm[f32]
-struct Params { w: array<vec4<u32>, 1> }
+// layer_norm[f32:fused2]
+struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(3) var<storage, read> in2: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -106,8 +108,8 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(2u)) { return; }
-  let d = 8u;
+  if (gi >= prm(8u)) { return; }
+  let d = 64u;
   let base = gi * d;
   var mean = 0.0;
   for (var i = 0u; i < d; i++) { mean = mean + x[base + i]; }
@@ -116,5 +118,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var i = 0u; i < d; i++) { let c = x[base + i] - mean; variance = variance + c * c; }
   variance = variance / f32(d);
   let rstd = 1.0 / sqrt(variance + bitcast<f32>(897988541u));
-  for (var i = 0u; i < d; i++) { out[base + i] = (x[base + i] - mean) * rstd; }
+  var e1_row = 0u;
+  var e2_row = 0u;
+  var rem_e1_row = gi;
+  { let c = rem_e1_row % 50u; rem_e1_row = rem_e1_row / 50u;
+    e1_row += c * 0u;
+    e2_row += c * 0u;
+  }
+  { let c = rem_e1_row % 1u; rem_e1_row = rem_e1_row / 1u;
+    e1_row += c * 0u;
+    e2_row += c * 0u;
+  }
+  for (var i = 0u; i < d; i++) {
+    let value = (x[base + i] - mean) * rstd;
+    out[base + i] = ((value * in1[e1_row + i * 1u]) + in2[e2_row + i * 1u]);
+  }
 }
