@@ -2,8 +2,11 @@
  * Lowering a whole graph: every equation through its rule in `WGSL_RULES`, with the graph's shape symbols bound to
  * numbers, into a `KernelPlan` (one buffer per value, aliases for reshape and stop_gradient, scratch buffers, and
  * the steps in equation order, each tagged with its equation(s) and source span). Elementwise chains are fused into
- * one kernel each (`fuse.ts`): their inner values get no buffer. A pure function: no device. Which buffers share
- * memory is decided afterwards by the memory plan (`../../plan-memory.ts`, `planGraphMemory` below).
+ * one kernel each (`fuse.ts`): their inner values get no buffer. A fused group may instead run inside the kernel of
+ * its neighbour: as the epilogue of the matmul or layer norm whose result it consumes, or as the prologue of the
+ * reduction that consumes it; and layout copies compose (`compose.ts`). Such a step lists every equation it computes.
+ * A pure function: no device. Which buffers share memory is decided afterwards by the memory plan
+ * (`../../plan-memory.ts`, `planGraphMemory` below).
  */
 
 import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
