@@ -15,11 +15,12 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
-import type { KernelPlan, PlannedStep } from '../compiler/codegen/kernel.js';
+import type { KernelPlan, MatmulStep, PlannedStep } from '../compiler/codegen/kernel.js';
 import {
   generateMatmulWgsl,
   matmulKernelName,
   type MatmulConfig,
+  type MatmulEpilogue,
   workgroupStorageBytes,
 } from '../compiler/codegen/wgsl/matmul.js';
 import type { DeviceCaps } from '../compiler/codegen/wgsl/ops/common.js';
@@ -226,7 +227,12 @@ function fileStem(name: string): string {
 
 /** The kernel name a step's file is named by: the plan's name, or for a matmul the tile-specific kernel's name. */
 function kernelName(step: PlannedStep, tile: MatmulConfig): string {
-  return step.kind === 'matmul' ? matmulKernelName(kernelSpecFor(step.problem, tile)) : step.name;
+  return step.kind === 'matmul' ? matmulKernelName(kernelSpecFor(step.problem, tile, stepEpilogue(step))) : step.name;
+}
+
+/** A matmul step's fused epilogue in the form of the matmul kernel family. */
+function stepEpilogue(step: MatmulStep): MatmulEpilogue | undefined {
+  return step.epilogue && { wgsl: step.epilogue.wgsl, inputs: step.epilogue.inputs.map((i) => i.name) };
 }
 
 /** The WGSL text of a step (none for constant uploads). */
@@ -235,7 +241,7 @@ function stepWgsl(step: PlannedStep, tile: MatmulConfig): string | undefined {
     case 'wgsl':
       return step.wgsl;
     case 'matmul':
-      return generateMatmulWgsl(kernelSpecFor(step.problem, tile));
+      return generateMatmulWgsl(kernelSpecFor(step.problem, tile, stepEpilogue(step)));
     case 'upload':
       return undefined;
   }

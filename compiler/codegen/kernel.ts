@@ -62,6 +62,18 @@ export interface MatmulStep {
   readonly a: BufferRef;
   readonly b: BufferRef;
   readonly c: BufferRef;
+  /** An elementwise epilogue applied to each element of C before it is stored (fused consumers of the product). */
+  readonly epilogue?: MatmulStepEpilogue;
+}
+
+/**
+ * A matmul's epilogue: WGSL declaring `fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32` (the
+ * contract of `MatmulEpilogue` in compiler/codegen/wgsl/matmul.ts), reading the f32 storage arrays named in
+ * `inputs`, bound after A, B and C in that order.
+ */
+export interface MatmulStepEpilogue {
+  readonly wgsl: string;
+  readonly inputs: readonly { readonly name: string; readonly buffer: BufferRef }[];
 }
 
 /** Data written into a buffer once, when the plan's buffers are created (literal `constant` tensors). */

@@ -136,7 +136,7 @@ export function stepBuffers(step: PlannedStep): BufferRef[] {
     case 'wgsl':
       return step.bindings.map((b) => b.buffer);
     case 'matmul':
-      return [step.a, step.b, step.c];
+      return [step.a, step.b, step.c, ...(step.epilogue?.inputs.map((i) => i.buffer) ?? [])];
     case 'upload':
       return [step.target];
   }

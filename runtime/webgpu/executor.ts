@@ -534,7 +534,8 @@ export class GraphExecutor {
       case 'matmul': {
         const shape: MatmulShape = step.problem;
         const config = await (this.options.matmulConfig?.(shape) ?? defaultMatmulConfig(gpu));
-        const prepared = await prepareMatmul(gpu, shape, config).catch((error: unknown) => {
+        const epilogue = step.epilogue && { wgsl: step.epilogue.wgsl, inputs: step.epilogue.inputs.map((i) => i.name) };
+        const prepared = await prepareMatmul(gpu, shape, config, epilogue).catch((error: unknown) => {
           if (error instanceof VitmRuntimeError) throw error;
           throw new VitmRuntimeError(
             'VT6004',
@@ -542,7 +543,12 @@ export class GraphExecutor {
           );
         });
         const bound = await gpu.scoped(label, () =>
-          prepared.bind({ a: resolve(step.a), b: resolve(step.b), c: resolve(step.c) }),
+          prepared.bind({
+            a: resolve(step.a),
+            b: resolve(step.b),
+            c: resolve(step.c),
+            epilogueInputs: step.epilogue?.inputs.map((i) => resolve(i.buffer)) ?? [],
+          }),
         );
         owned.push({
           destroy: () => {

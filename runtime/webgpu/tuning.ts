@@ -65,13 +65,17 @@ export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
   wg(8, 16, 4, 4, 16),
 ];
 
-/** Shape classes: layout (transposes, vec4 alignment) and the size of the output, which decides occupancy. */
+/**
+ * Shape classes: layout (transposes, vec4 alignment), the size of the output, which decides occupancy, and whether
+ * the matrices are small (a batch of attention heads, 17 x 16, wants other tiles than one tall product).
+ */
 export function shapeClass(shape: MatmulShape): string {
   const layout = `${shape.transposeA ? 't' : 'n'}${shape.transposeB ? 't' : 'n'}`;
   const vec = `${(shape.transposeA ? shape.m : shape.k) % 4 === 0 ? 'v' : 's'}${(shape.transposeB ? shape.k : shape.n) % 4 === 0 ? 'v' : 's'}`;
   const outputs = shape.batch * shape.m * shape.n;
   const size = outputs < 16_384 ? 'small' : outputs < 262_144 ? 'medium' : 'large';
-  return `${layout}${vec}:${size}`;
+  const tiny = Math.min(shape.m, shape.n) < 32 ? ':tiny' : '';
+  return `${layout}${vec}:${size}${tiny}`;
 }
 
 /** A short stable name of the adapter, the first half of every cache key. */
@@ -187,10 +191,20 @@ export async function measureConfig(
   }
 }
 
-/** The problem the tuner times for `shape`'s class: batch 1, sides capped near 512 with their residue mod 4 kept. */
+/** Multiply-adds of the problem the tuner times at most (a few milliseconds of work on a CPU). */
+const REPRESENTATIVE_MACS = 1 << 24;
+
+/**
+ * The problem the tuner times for `shape`'s class: sides capped near 512 with their residue mod 4 kept, and as much
+ * of the batch as fits `REPRESENTATIVE_MACS` (a batch of small matrices is timed as a batch, since one 17 x 16
+ * matrix alone measures only the dispatch).
+ */
 export function representative(shape: MatmulShape): MatmulShape {
   const cap = (d: number): number => (d <= 516 ? d : 512 + (d % 4));
-  return { ...shape, batch: 1, batchA: 1, batchB: 1, m: cap(shape.m), n: cap(shape.n), k: cap(shape.k) };
+  const [m, n, k] = [cap(shape.m), cap(shape.n), cap(shape.k)];
+  const batch = Math.max(1, Math.min(shape.batch, Math.floor(REPRESENTATIVE_MACS / (m * n * k))));
+  const of = (b: number): number => (b === 1 ? 1 : batch);
+  return { ...shape, batch, batchA: of(shape.batchA), batchB: of(shape.batchB), m, n, k };
 }
 
 export interface SelectOptions {

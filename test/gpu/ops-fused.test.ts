@@ -166,6 +166,195 @@ describe('elementwise fusion on the GPU', () => {
     expect(Array.from(got.nan?.data ?? []).every(Number.isNaN)).toBe(true);
   });
 
+  it(
+    'fuses elementwise consumers of a matmul into its epilogue, equal to the reference',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const arbEpilogueCase = fc.record({
+        batch: fc.constantFrom<number[]>([], [3], [2, 3]),
+        m: fc.integer({ min: 1, max: 9 }),
+        n: fc.integer({ min: 1, max: 9 }),
+        k: fc.integer({ min: 1, max: 9 }),
+        transposeA: fc.boolean(),
+        transposeB: fc.boolean(),
+        broadcastB: fc.boolean(),
+        // Which operand each step combines with the running value: bias [N], per-row [M, 1], the full shape, one
+        // broadcast over the batch, a scalar, or a unary op.
+        steps: fc.array(fc.constantFrom('bias', 'row', 'full', 'nobatch', 'scalar', 'gelu', 'tanh'), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        seed: fc.nat(),
+      });
+      const cases = fc.sample(arbEpilogueCase, { numRuns: Number(process.env.VITM_GPU_FUSE_RUNS ?? 6), seed: 0xe91 });
+      for (const c of cases) {
+        const b = new GraphBuilder();
+        const { m, n, k } = c;
+        const shapeA = c.transposeA ? [...c.batch, k, m] : [...c.batch, m, k];
+        const shapeB = c.transposeB ? [n, k] : [k, n];
+        const a = b.data('a', shapeA);
+        const w = b.data('w', c.broadcastB ? shapeB : [...c.batch, ...shapeB]);
+        let y = b.matmul(a, w, { transposeA: c.transposeA, transposeB: c.transposeB });
+        const inputs: Record<string, RefTensor> = {};
+        let state = c.seed;
+        const random = (shape: readonly number[]): RefTensor => {
+          const size = shape.reduce((p, q) => p * q, 1);
+          return makeTensor(
+            'f32',
+            shape,
+            Array.from({ length: size }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 2 - 1);
+            }),
+          );
+        };
+        const operand = (name: string, shape: readonly number[]): Value => {
+          inputs[name] = random(shape);
+          return b.data(name, shape);
+        };
+        c.steps.forEach((step, i) => {
+          switch (step) {
+            case 'bias':
+              y = b.add(y, operand(`e${i}`, [n]));
+              break;
+            case 'row':
+              y = b.mul(y, operand(`e${i}`, [m, 1]));
+              break;
+            case 'full':
+              y = b.add(operand(`e${i}`, [...c.batch, m, n]), y);
+              break;
+            case 'nobatch':
+              y = b.sub(y, operand(`e${i}`, [m, n]));
+              break;
+            case 'scalar':
+              y = b.mul(y, 0.5);
+              break;
+            case 'gelu':
+              y = b.gelu(y);
+              break;
+            case 'tanh':
+              y = b.tanh(y);
+              break;
+          }
+        });
+        const graph = b.build({ y });
+        inputs.a = random(shapeA);
+        inputs.w = random(c.broadcastB ? shapeB : [...c.batch, ...shapeB]);
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.filter((s) => s.kind === 'matmul' && s.epilogue !== undefined)).toHaveLength(1);
+        expect(plan.steps.some((s) => s.kind === 'wgsl')).toBe(false);
+        const want = (evaluate(graph, inputs).y as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        // Operands in [-1, 1]: the dot product's rounding is below k 2^-23 k, and each step adds a few ulps.
+        const tol = (k * k + 8 * c.steps.length) * 2 ** -21;
+        got.forEach((v, i) => {
+          expect(Math.abs(v - (want[i] as number)), `y[${i}]`).toBeLessThanOrEqual(tol);
+        });
+      }
+    },
+  );
+
+  it(
+    'fuses an elementwise group into the reduction that is its only use, equal to the reference',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const arbReduceCase = fc.record({
+        shape: fc.constantFrom<number[]>([5, 3], [2, 3, 4], [3, 700], [4, 1, 6]),
+        kind: fc.constantFrom('sum', 'mean', 'max'),
+        axesPick: fc.nat(),
+        broadcast: fc.constantFrom('row', 'column', 'scalar', 'same'),
+        square: fc.boolean(),
+        seed: fc.nat(),
+      });
+      const cases = fc.sample(arbReduceCase, { numRuns: Number(process.env.VITM_GPU_FUSE_RUNS ?? 8), seed: 0x5ed });
+      for (const c of cases) {
+        const rank = c.shape.length;
+        const subsets = Array.from({ length: 2 ** rank - 1 }, (_, i) =>
+          [...Array(rank).keys()].filter((a) => ((i + 1) >> a) & 1),
+        );
+        const axes = subsets[c.axesPick % subsets.length] ?? [0];
+        const otherShape =
+          c.broadcast === 'row'
+            ? c.shape.map((d, i) => (i === rank - 1 ? d : 1))
+            : c.broadcast === 'column'
+              ? c.shape.map((d, i) => (i === rank - 1 ? 1 : d))
+              : c.broadcast === 'scalar'
+                ? []
+                : c.shape;
+        const b = new GraphBuilder();
+        const x = b.data('x', c.shape);
+        const y = b.data('y', otherShape);
+        const d = b.sub(x, y);
+        const v = c.square ? b.mul(d, d) : b.tanh(d);
+        const r = c.kind === 'sum' ? b.sum(v, axes) : c.kind === 'mean' ? b.mean(v, axes) : b.max(v, axes);
+        const graph = b.build({ r });
+        let state = c.seed;
+        const random = (shape: readonly number[]): RefTensor =>
+          makeTensor(
+            'f32',
+            shape,
+            Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 2 - 1);
+            }),
+          );
+        const inputs = { x: random(c.shape), y: random(otherShape) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.every((s) => s.name.startsWith('reduce_'))).toBe(true);
+        const want = (evaluate(graph, inputs).r as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).r?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        // Terms are at most 4 in magnitude: a serial f32 sum of n of them is within n 2^-24 4 n.
+        const n = c.shape.reduce((p, q) => p * q, 1);
+        const tol = 8 * n * n * 2 ** -24 + 2 ** -20;
+        got.forEach((value, i) => {
+          expect(Math.abs(value - (want[i] as number)), `r[${i}]`).toBeLessThanOrEqual(tol);
+        });
+      }
+    },
+  );
+
+  it(
+    "applies layer norm's affine in the norm's kernel when the norm has no other use",
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      for (const shape of [[5], [3, 7], [2, 3, 8]]) {
+        const d = shape[shape.length - 1] ?? 1;
+        const b = new GraphBuilder();
+        const x = b.data('x', shape);
+        const gamma = b.data('gamma', [d]);
+        const beta = b.data('beta', [d]);
+        const graph = b.build({ y: b.tanh(b.add(b.mul(b.layerNorm(x), gamma), beta)) });
+        let state = d;
+        const random = (s: readonly number[]): RefTensor =>
+          makeTensor(
+            'f32',
+            s,
+            Array.from({ length: s.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 4 - 2);
+            }),
+          );
+        const inputs = { x: random(shape), gamma: random([d]), beta: random([d]) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.map((s) => s.name)).toEqual(['layer_norm[f32:fused2]']);
+        const want = (evaluate(graph, inputs).y as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        got.forEach((v, i) => {
+          expect(Math.abs(v - (want[i] as number)), `y[${i}]`).toBeLessThanOrEqual(d * 2 ** -19);
+        });
+      }
+    },
+  );
+
   it('fuses a chain into one kernel and keeps a shared value materialised', () => {
     const b = new GraphBuilder();
     const x = b.data('x', [4, 3]);

@@ -109,6 +109,13 @@ export class Params {
     return at;
   }
 
+  /** The word at `index`. */
+  at(index: number): number {
+    const word = this.words[index];
+    if (word === undefined) throw new RangeError(`no kernel parameter ${index}`);
+    return word;
+  }
+
   /** The words, padded to a multiple of 4 (the uniform block is an array of vec4). */
   finish(): number[] {
     const out = [...this.words];
@@ -262,6 +269,10 @@ export function assembleKernel(src: KernelSource, caps: DeviceCaps): WgslKernel 
     throw new RangeError(`kernel ${src.name} needs f16 storage, and the device has no 'shader-f16'`);
   const threadsAt = src.params.push(src.threads);
   const words = src.params.finish();
+  const constant = (text: string): string =>
+    text
+      .replace(/\bprmf\((\d+)u\)/g, (_, i: string) => `bitcast<f32>(${src.params.at(Number(i))}u)`)
+      .replace(/\bprm\((\d+)u\)/g, (_, i: string) => `${src.params.at(Number(i))}u`);
   const decls = src.storage
     .map((s, i) => `@group(0) @binding(${i + 1}) var<storage, ${s.access}> ${s.name}: array<${storageType(s.dtype)}>;`)
     .join('\n');
@@ -273,13 +284,13 @@ fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
 ${decls}
 ${PRELUDE}
-${src.functions ?? ''}
+${constant(src.functions ?? '')}
 @compute @workgroup_size(${WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * ${WORKGROUP_SIZE}u + lid;
   if (gi >= prm(${threadsAt}u)) { return; }
-${src.body}
+${constant(src.body)}
 }
 `;
   const grid = splitGrid(Math.ceil(src.threads / WORKGROUP_SIZE), caps.maxWorkgroupsPerDimension);

@@ -3,13 +3,18 @@
  * stored. A pure decision over the graph (`fusionGroups`) and the expression of a group (`groupExpression`).
  *
  * An elementwise result (or a `full`) is inlined into its consumer when:
- * - the consumer is elementwise too and is its only use (not a graph output, not used twice: recomputing a shared
- *   value per consumer is later work, as is fusing into matmul and reduction prologues/epilogues);
- * - it has the consumer's output shape (so it is read at the consumer's own index; a `full` is inlined at any shape,
- *   being the same everywhere);
+ * - the consumer is elementwise too and is its only use (not a graph output, not read by another equation:
+ *   recomputing a shared value per consumer is later work, as is fusing into reduction prologues);
+ * - it has the consumer's output shape (so it is read at the consumer's own index).
+ *
+ * A `full` is a literal in every elementwise consumer, whatever its shape and however many uses it has; it gets a
+ * kernel of its own only when some other consumer (a matmul, a reduction, a graph output) reads its buffer.
  * - the merged kernel still binds at most 7 inputs and its output (`MAX_STORAGE_BINDINGS`).
  *
  * Semantics are kept exactly: an inlined f16 intermediate is rounded to f16 as if it had been stored.
+ *
+ * A group may also absorb the matmul whose product it consumes: the planner (`plan.ts`) then runs the group as that
+ * matmul's epilogue, applied to each element of the product before it is stored.
  */
 
 import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
@@ -43,17 +48,28 @@ export function fusionGroups(graph: Graph, shapeKey: (v: Value) => string): Fusi
   const members = new Map<number, Equation[]>();
   /** External operands (value ids) of the group rooted at each fusible value. */
   const operands = new Map<number, Set<number>>();
+  /** Uses of each `full` by elementwise consumers, which write it as a literal. */
+  const literalUses = new Map<number, number>();
   for (const eq of graph.equations) {
     defs.set(eq.out.id, eq);
     if (!isFusible(eq)) continue;
     const group: Equation[] = [];
     const external = new Set<number>();
-    for (const a of eq.args) external.add(a.id);
-    // Candidates in argument order; each merge is checked against the binding budget.
     for (const a of eq.args) {
       const d = defs.get(a.id);
-      if (!d || !isFusible(d) || inlined.has(a.id) || (uses.get(a.id) ?? 0) !== 1) continue;
-      if (d.op !== 'full' && shapeKey(a) !== shapeKey(eq.out)) continue;
+      if (d?.op === 'full') {
+        // A constant costs nothing to repeat: every elementwise consumer writes it as a literal.
+        literalUses.set(a.id, (literalUses.get(a.id) ?? 0) + 1);
+        if (!group.includes(d)) group.push(d);
+      } else external.add(a.id);
+    }
+    // Candidates in argument order; each merge is checked against the binding budget. A value is inlined when this
+    // equation is its only consumer (it may read it more than once, as in `mul(d, d)`).
+    for (const a of eq.args) {
+      const d = defs.get(a.id);
+      const here = eq.args.filter((x) => x.id === a.id).length;
+      if (!d || d.op === 'full' || !isFusible(d) || inlined.has(a.id) || (uses.get(a.id) ?? 0) !== here) continue;
+      if (shapeKey(a) !== shapeKey(eq.out)) continue;
       const theirs = operands.get(a.id) ?? new Set<number>();
       const merged = new Set([...external, ...theirs]);
       merged.delete(a.id);
@@ -65,10 +81,13 @@ export function fusionGroups(graph: Graph, shapeKey: (v: Value) => string): Fusi
       members.delete(a.id);
     }
     group.push(eq);
-    group.sort((p, q) => p.out.id - q.out.id);
-    members.set(eq.out.id, group);
+    const unique = [...new Map(group.map((g) => [g.out.id, g])).values()];
+    unique.sort((p, q) => p.out.id - q.out.id);
+    members.set(eq.out.id, unique);
     operands.set(eq.out.id, external);
   }
+  // A constant all of whose uses are literals needs no kernel of its own.
+  for (const [id, n] of literalUses) if (uses.get(id) === n) inlined.add(id);
   return { inlined, members };
 }
 
@@ -86,8 +105,8 @@ export function groupExpression(
     if (eq.op === 'full') return literal(eq.attrs.value, eq.attrs.dtype);
     if (!isElementwise(eq.op)) throw new RangeError(`${eq.op} is not elementwise`);
     const args = eq.args.map((a) => {
-      if (!inlined.has(a.id)) return operand(a);
       const d = defs.get(a.id);
+      if (!inlined.has(a.id) && d?.op !== 'full') return operand(a);
       if (!d) throw new RangeError(`%${a.id} has no definition`);
       const inner = expr(d);
       // An f16 intermediate is rounded as its store would have rounded it.

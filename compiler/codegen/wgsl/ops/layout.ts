@@ -23,15 +23,49 @@ export interface StridedSide {
   readonly base: number;
 }
 
+/**
+ * The same copy over fewer axes: axes of size 1 dropped, and neighbouring axes merged where both sides step through
+ * them as through one (`stride[i] = stride[i + 1] * shape[i + 1]`), so the kernel divides by fewer sizes.
+ */
+export function collapseCopy(
+  shape: readonly number[],
+  src: StridedSide,
+  dst: StridedSide,
+): { shape: number[]; src: StridedSide; dst: StridedSide } {
+  const contiguous = stridesOf(shape);
+  const stridesOfSide = (s: StridedSide): readonly number[] => (s.strides === 'contiguous' ? contiguous : s.strides);
+  const sides = [stridesOfSide(src), stridesOfSide(dst)];
+  const dims: number[] = [];
+  const merged: number[][] = [[], []];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const last = dims.length - 1;
+    const mergeable = last >= 0 && sides.every((s, k) => merged[k]?.[last] === (s[i] as number) * d);
+    if (mergeable) {
+      dims[last] = (dims[last] as number) * d;
+      sides.forEach((s, k) => {
+        (merged[k] as number[])[last] = s[i] as number;
+      });
+    } else {
+      dims.push(d);
+      sides.forEach((s, k) => (merged[k] as number[]).push(s[i] as number));
+    }
+  });
+  const side = (s: StridedSide, k: number): StridedSide =>
+    s.strides === 'contiguous' ? s : { ...s, strides: merged[k] as number[] };
+  return { shape: dims, src: side(src, 0), dst: side(dst, 1) };
+}
+
 /** Copies over `shape` from `src` to `dst` (both of `dtype`; storage is copied bit for bit). */
 export function stridedCopyKernel(
   name: string,
   dtype: DType,
-  shape: readonly number[],
-  src: StridedSide,
-  dst: StridedSide,
+  fullShape: readonly number[],
+  fullSrc: StridedSide,
+  fullDst: StridedSide,
   caps: DeviceCaps,
 ): WgslKernel {
+  const { shape, src, dst } = collapseCopy(fullShape, fullSrc, fullDst);
   const params = new Params();
   const rank = shape.length;
   const dimsAt = params.pushAll(shape);

@@ -1,9 +1,9 @@
 /** The lowering of `matmul` onto the tuned matmul family (compiler/codegen/wgsl/matmul.ts). */
 
 import type { EquationOf, Value } from '../../../ir/graph.js';
-import type { BufferRef, KernelStep } from '../../kernel.js';
-import { broadcastStrides, sizeOf } from './common.js';
-import { elementwiseKernel } from './elementwise.js';
+import type { BufferRef, KernelStep, MatmulStepEpilogue } from '../../kernel.js';
+import { broadcastStrides, PRELUDE, sizeOf } from './common.js';
+import { elementwiseKernel, type Operand } from './elementwise.js';
 import { stridedCopyKernel } from './layout.js';
 import type { LowerContext, Lowered } from './rules.js';
 
@@ -14,11 +14,74 @@ function argAt(eq: { readonly args: readonly Value[] }, i: number): Value {
 }
 
 /**
+ * A matmul whose product is not stored as is: `out` receives `epilogue(product)` (see `matmulEpilogue`), built for
+ * the problem's layout (`foldRows`: the batch is folded into the rows).
+ */
+export interface FusedMatmulOutput {
+  readonly out: BufferRef;
+  readonly epilogue: (foldRows: boolean) => MatmulStepEpilogue;
+}
+
+/**
+ * The epilogue of a matmul whose product feeds an elementwise group of the product's shape: `expr` over the
+ * operands' expressions, where operand `product` is the matmul's own result (`value`) and every other operand (f32,
+ * broadcast to `outShape`) is read at the element's (batch, row, col). Sizes and strides are WGSL constants, so the
+ * index arithmetic of a broadcast operand costs a multiply-add per axis.
+ */
+export function matmulEpilogue(
+  operands: readonly Operand[],
+  product: number,
+  outShape: readonly number[],
+  expr: (operandExprs: readonly string[]) => string,
+  foldRows = false,
+): MatmulStepEpilogue {
+  const rank = outShape.length;
+  const batchDims = outShape.slice(0, Math.max(0, rank - 2));
+  const rowName = foldRows && rank > 2 ? 'ep_row' : 'row';
+  const inputs: { name: string; buffer: BufferRef }[] = [];
+  const lines: string[] = [];
+  const batchCoords = new Set<number>();
+  const names = operands.map((o, k) => {
+    if (k === product) return 'value';
+    if (o.dtype !== 'f32') throw new RangeError('a matmul epilogue reads f32 operands only');
+    const name = `ep${k}`;
+    inputs.push({ name, buffer: o.buffer });
+    const strides = broadcastStrides(o.shape, outShape);
+    const terms: string[] = [];
+    strides.forEach((stride, axis) => {
+      if (stride === 0) return;
+      const coord = axis === rank - 1 ? 'col' : axis === rank - 2 ? rowName : `ep_b${axis}`;
+      if (axis < rank - 2) batchCoords.add(axis);
+      terms.push(stride === 1 ? coord : `${coord} * ${stride}u`);
+    });
+    lines.push(`  let v${k} = ${name}[${terms.length > 0 ? terms.join(' + ') : '0u'}];`);
+    return `v${k}`;
+  });
+  const decompose: string[] = [];
+  const rows = outShape[rank - 2] ?? 1;
+  if (foldRows && rank > 2) decompose.push(`  let ep_row = row % ${rows}u;`);
+  if (batchCoords.size > 0) {
+    decompose.push(`  var ep_rest = ${foldRows ? `row / ${rows}u` : 'batch'};`);
+    for (let axis = batchDims.length - 1; axis >= 0; axis--) {
+      const dim = batchDims[axis] ?? 1;
+      decompose.push(`  let ep_b${axis} = ep_rest % ${dim}u;`, `  ep_rest = ep_rest / ${dim}u;`);
+    }
+  }
+  const wgsl = `${PRELUDE}
+fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 {
+${[...decompose, ...lines].join('\n')}
+  return ${expr(names)};
+}
+`;
+  return { wgsl, inputs };
+}
+
+/**
  * matmul through the matmul family. Its operands are [batch, rows, cols] with a batch of 1 (broadcast) or the full
  * batch; an operand whose batch axes broadcast only partly (e.g. [B, 1, ...] against [B, H, ...]) is first copied
  * to the full batch. f16 operands are widened to f32 scratch and the result narrowed (the family is f32 only).
  */
-export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext): Lowered {
+export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext, fused?: FusedMatmulOutput): Lowered {
   const outShape = ctx.shape(eq.out);
   const rank = outShape.length;
   const batchShape = outShape.slice(0, rank - 2);
@@ -74,15 +137,19 @@ export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext): Lowere
   const aShape = ctx.shape(argAt(eq, 0));
   const k = (eq.attrs.transposeA ? aShape[aShape.length - 2] : aShape[aShape.length - 1]) ?? 1;
   const wide = eq.out.type.dtype !== 'f32';
-  const c = wide ? ctx.temp('f32', batch * m * n, 'matmul:result') : ctx.buffer(eq.out);
+  if (wide && fused) throw new RangeError('a matmul with an epilogue must produce f32');
+  const c = fused ? fused.out : wide ? ctx.temp('f32', batch * m * n, 'matmul:result') : ctx.buffer(eq.out);
+  // A batch of A's against one shared B (a linear layer over [B, N, D] tokens) is one matmul of batch x M rows:
+  // A's batches and C's are contiguous row blocks, and one tall problem fills tiles better than many short ones.
+  const foldRows = batch > 1 && b.batch === 1 && a.batch === batch && !eq.attrs.transposeA;
   steps.push({
     kind: 'matmul',
     name: 'matmul',
     problem: {
-      batch,
-      batchA: a.batch,
+      batch: foldRows ? 1 : batch,
+      batchA: foldRows ? 1 : a.batch,
       batchB: b.batch,
-      m,
+      m: foldRows ? batch * m : m,
       n,
       k,
       transposeA: eq.attrs.transposeA,
@@ -91,6 +158,7 @@ export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext): Lowere
     a: a.buffer,
     b: b.buffer,
     c,
+    ...(fused ? { epilogue: fused.epilogue(foldRows) } : {}),
   });
   if (wide) {
     const elements = batch * m * n;

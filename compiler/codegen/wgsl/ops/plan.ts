@@ -2,19 +2,26 @@
  * Lowering a whole graph: every equation through its rule in `WGSL_RULES`, with the graph's shape symbols bound to
  * numbers, into a `KernelPlan` (one buffer per value, aliases for reshape and stop_gradient, scratch buffers, and
  * the steps in equation order, each tagged with its equation(s) and source span). Elementwise chains are fused into
- * one kernel each (`fuse.ts`): their inner values get no buffer. A pure function: no device. Which buffers share
- * memory is decided afterwards by the memory plan (`../../plan-memory.ts`, `planGraphMemory` below).
+ * one kernel each (`fuse.ts`): their inner values get no buffer. A fused group may instead run inside the kernel of
+ * its neighbour: as the epilogue of the matmul or layer norm whose result it consumes, or as the prologue of the
+ * reduction that consumes it; and layout copies compose (`compose.ts`). Such a step lists every equation it computes.
+ * A pure function: no device. Which buffers share memory is decided afterwards by the memory plan
+ * (`../../plan-memory.ts`, `planGraphMemory` below).
  */
 
-import type { Equation, Graph, Value } from '../../../ir/graph.js';
+import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
+import { useCounts } from '../../../ir/graph.js';
 import type { OpName } from '../../../ops/op.js';
 import { evalShape, type SymbolValues } from '../../../types/shape.js';
-import type { BufferRef, BufferSpec, KernelPlan, PlannedStep } from '../../kernel.js';
+import type { BufferRef, BufferSpec, KernelPlan, MatmulStepEpilogue, PlannedStep } from '../../kernel.js';
 import { graphRoles, planMemory, type MemoryOptions, type MemoryPlan } from '../../plan-memory.js';
-import { sizeOf, type DeviceCaps } from './common.js';
+import { MAX_STORAGE_BINDINGS, sizeOf, type DeviceCaps } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
-import { fusionGroups, groupExpression } from './fuse.js';
-import { WGSL_RULES, type LowerContext, type WgslRule } from './rules.js';
+import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
+import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
+import { lowerMatmul, matmulEpilogue } from './linalg.js';
+import { layerNormKernel, reduceSteps } from './reduce.js';
+import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
   readonly symbols?: SymbolValues;
@@ -68,13 +75,101 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       return { kind: 'temp', index: temps.length - 1 };
     },
   };
-  const fusion = options.fuse === false ? undefined : fusionGroups(graph, (v) => shapeOf(v).join(','));
+  const shapeKey = (v: Value): string => shapeOf(v).join(',');
+  const fusion = options.fuse === false ? undefined : fusionGroups(graph, shapeKey);
   const defs = new Map<number, Equation>();
   for (const eq of graph.equations) defs.set(eq.out.id, eq);
+  const epilogues = fusion ? matmulEpilogues(graph, fusion, defs, shapeKey) : new Map<number, EquationOf<'matmul'>>();
+  const norms = fusion ? normEpilogues(graph, fusion, defs, shapeKey, epilogues) : new Map<number, Equation>();
+  const deferred = new Set([...epilogues.values(), ...norms.values()].map((e) => e.out.id));
+  const layouts = layoutCompositions(graph);
+  const prologues = fusion
+    ? reducePrologues(graph, fusion, new Set([...epilogues.keys(), ...norms.keys()]))
+    : new Map<number, Equation>();
+  const absorbed = new Set([...prologues.values()].map((root) => root.out.id));
+  /** The operands and expression of the fused group rooted at `root`, over its external operands' loads. */
+  const groupOperands = (
+    root: Equation,
+  ): { operands: Operand[]; index: Map<number, number>; expr: (names: readonly string[]) => string } => {
+    const operands: Operand[] = [];
+    const index = new Map<number, number>();
+    groupExpression(root, fusion?.inlined ?? new Set(), defs, (v) => {
+      if (!index.has(v.id)) {
+        index.set(v.id, operands.length);
+        operands.push({ buffer: ctx.buffer(v), dtype: v.type.dtype, shape: shapeOf(v) });
+      }
+      return '';
+    });
+    const expr = (names: readonly string[]): string =>
+      groupExpression(root, fusion?.inlined ?? new Set(), defs, (v) => names[index.get(v.id) ?? -1] ?? '');
+    return { operands, index, expr };
+  };
   for (const eq of graph.equations) {
-    if (fusion?.inlined.has(eq.out.id)) continue;
+    if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id) || layouts.skipped.has(eq.out.id)) continue;
+    if (absorbed.has(eq.out.id)) continue;
+    const prologue = prologues.get(eq.out.id);
+    if (prologue && (eq.op === 'reduce_sum' || eq.op === 'reduce_mean' || eq.op === 'reduce_max')) {
+      own(eq.out, `%${eq.out.id}:${eq.op}`);
+      const { operands, expr } = groupOperands(prologue);
+      const input = { dtype: prologue.out.type.dtype, shape: shapeOf(prologue.out), operands, expr };
+      const kind = eq.op === 'reduce_sum' ? 'sum' : eq.op === 'reduce_mean' ? 'mean' : 'max';
+      const out = { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype };
+      const lowered = reduceSteps(
+        kind,
+        input,
+        (eq as EquationOf<typeof eq.op>).attrs.axes,
+        out,
+        options.caps,
+        (dtype, n) => ctx.temp(dtype, n, `${eq.op}:partial`),
+      );
+      const group = [...(fusion?.members.get(prologue.out.id) ?? [prologue]), eq];
+      const span = eq.span ?? group.find((g) => g.span !== undefined)?.span;
+      const origin = { values: group.map((g) => g.out.id), ops: group.map((g) => g.op), ...(span ? { span } : {}) };
+      for (const step of lowered) steps.push({ ...step, origin });
+      continue;
+    }
+    const transposed = layouts.sliceOfTranspose.get(eq.out.id);
+    const concatenated = layouts.transposeOfConcat.get(eq.out.id);
+    if ((transposed && eq.op === 'slice') || (concatenated && eq.op === 'transpose')) {
+      own(eq.out, `%${eq.out.id}:${eq.op}`);
+      const inner = (transposed ?? concatenated) as Equation;
+      const lowered = transposed
+        ? lowerSliceOfTranspose(eq as EquationOf<'slice'>, transposed, ctx)
+        : lowerTransposeOfConcat(eq as EquationOf<'transpose'>, concatenated as EquationOf<'concat'>, ctx);
+      const span = eq.span ?? inner.span;
+      const origin = { values: [inner.out.id, eq.out.id], ops: [inner.op, eq.op], ...(span ? { span } : {}) };
+      for (const step of lowered) steps.push({ ...step, origin });
+      continue;
+    }
     const group = fusion?.members.get(eq.out.id);
-    if (fusion && group && group.length > 1) {
+    const product = epilogues.get(eq.out.id);
+    const norm = norms.get(eq.out.id);
+    if (fusion && group && norm?.op === 'layer_norm') {
+      own(eq.out, `%${eq.out.id}:fused`);
+      const { operands, index, expr } = groupOperands(eq);
+      const source = norm.args[0];
+      if (!source) throw new LoweringError(`layer_norm %${norm.out.id} has no argument`, norm);
+      const shape = shapeOf(norm.out);
+      const d = shape[shape.length - 1] ?? 1;
+      const epilogue = { operands, product: index.get(norm.out.id) ?? -1, shape, expr };
+      const kernel = layerNormKernel(
+        { buffer: ctx.buffer(source), dtype: source.type.dtype },
+        sizeOf(shape) / d,
+        d,
+        norm.attrs.eps,
+        { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
+        options.caps,
+        epilogue,
+      );
+      const all = [norm, ...group];
+      const span = norm.span ?? all.find((g) => g.span !== undefined)?.span;
+      steps.push({
+        ...kernel,
+        origin: { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) },
+      });
+      continue;
+    }
+    if (fusion && group && (group.length > 1 || product)) {
       own(eq.out, `%${eq.out.id}:fused`);
       const operands: Operand[] = [];
       const index = new Map<number, number>();
@@ -88,6 +183,23 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
         }
         return '';
       });
+      if (product) {
+        const at = index.get(product.out.id) ?? -1;
+        const epilogue = (foldRows: boolean): MatmulStepEpilogue =>
+          matmulEpilogue(operands, at, shapeOf(eq.out), expr, foldRows);
+        let lowered: Lowered;
+        try {
+          lowered = lowerMatmul(product, ctx, { out: ctx.buffer(eq.out), epilogue });
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          throw new LoweringError(`cannot lower matmul %${product.out.id}${spanText(product)}: ${message}`, product);
+        }
+        const all = [product, ...group];
+        const span = product.span ?? all.find((g) => g.span !== undefined)?.span;
+        const origin = { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) };
+        if (lowered !== 'alias') for (const step of lowered) steps.push({ ...step, origin });
+        continue;
+      }
       const name = `fused_${group.map((g) => g.op).join('_')}`;
       const step = elementwiseKernel(
         name.length > 80 ? `${name.slice(0, 72)}_${group.length}ops` : name,
@@ -121,6 +233,100 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     for (const step of lowered) steps.push({ ...step, origin });
   }
   return { values, aliases, temps, steps };
+}
+
+/** The most operands an epilogue reads besides the product (A, B and C take 3 of a kernel's 8 storage buffers). */
+const MAX_EPILOGUE_INPUTS = MAX_STORAGE_BINDINGS - 3;
+
+/**
+ * Matmuls fused into their consumer as an epilogue, by the consumer group's root: a matmul whose f32 product has a
+ * single use, inside an elementwise group of the product's shape whose operands and result are all f32, is computed
+ * by the group's kernel (the matmul family with the group's expression applied before the store), so the product is
+ * never stored. The group's other operands must fit the epilogue's bindings.
+ */
+function matmulEpilogues(
+  graph: Graph,
+  fusion: FusionGroups,
+  defs: ReadonlyMap<number, Equation>,
+  shapeKey: (v: Value) => string,
+): Map<number, EquationOf<'matmul'>> {
+  const uses = useCounts(graph);
+  const result = new Map<number, EquationOf<'matmul'>>();
+  for (const [rootId, group] of fusion.members) {
+    const root = defs.get(rootId);
+    if (root?.out.type.dtype !== 'f32') continue;
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Map<number, Value>();
+    for (const member of group) for (const a of member.args) if (!inside.has(a.id)) external.set(a.id, a);
+    if (external.size - 1 > MAX_EPILOGUE_INPUTS) continue;
+    if ([...external.values()].some((v) => v.type.dtype !== 'f32')) continue;
+    for (const v of external.values()) {
+      const def = defs.get(v.id);
+      if (def?.op !== 'matmul' || uses.get(v.id) !== 1 || shapeKey(v) !== shapeKey(root.out)) continue;
+      result.set(rootId, def);
+      break;
+    }
+  }
+  return result;
+}
+
+/**
+ * Layer norms fused with the elementwise group consuming their result (the affine `y * gamma + beta`), by the group's
+ * root: when the norm's result has that single use, in a group of its shape whose other operands fit the bindings
+ * beside the norm's input, the norm's kernel applies the group's expression before it stores.
+ */
+function normEpilogues(
+  graph: Graph,
+  fusion: FusionGroups,
+  defs: ReadonlyMap<number, Equation>,
+  shapeKey: (v: Value) => string,
+  taken: ReadonlyMap<number, unknown>,
+): Map<number, Equation> {
+  const uses = useCounts(graph);
+  const result = new Map<number, Equation>();
+  for (const [rootId, group] of fusion.members) {
+    const root = defs.get(rootId);
+    if (!root || taken.has(rootId)) continue;
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Map<number, Value>();
+    for (const member of group) for (const a of member.args) if (!inside.has(a.id)) external.set(a.id, a);
+    // The norm's input and the result take two bindings; the norm's own value is not bound.
+    if (external.size - 1 + 2 > MAX_STORAGE_BINDINGS) continue;
+    for (const v of external.values()) {
+      const def = defs.get(v.id);
+      if (def?.op !== 'layer_norm' || v.type.dtype !== 'f32' || uses.get(v.id) !== 1) continue;
+      if (shapeKey(v) !== shapeKey(root.out)) continue;
+      result.set(rootId, def);
+      break;
+    }
+  }
+  return result;
+}
+
+/**
+ * Reductions fused with the elementwise group computing their input, by reduction result id: when a sum, mean or
+ * maximum is the only use of a group's result (not a matmul's epilogue), the reduction evaluates the group's
+ * expression per element as it reads, and the group's result is never stored. The group's operands and the
+ * reduction's output must fit the storage bindings.
+ */
+function reducePrologues(graph: Graph, fusion: FusionGroups, epilogues: ReadonlySet<number>): Map<number, Equation> {
+  const uses = useCounts(graph);
+  const defs = new Map<number, Equation>();
+  for (const eq of graph.equations) defs.set(eq.out.id, eq);
+  const result = new Map<number, Equation>();
+  for (const eq of graph.equations) {
+    if (eq.op !== 'reduce_sum' && eq.op !== 'reduce_mean' && eq.op !== 'reduce_max') continue;
+    const x = eq.args[0];
+    const root = x && defs.get(x.id);
+    const group = x && fusion.members.get(x.id);
+    if (!root || !group || root.op === 'full' || fusion.inlined.has(root.out.id)) continue;
+    if (uses.get(root.out.id) !== 1 || epilogues.has(root.out.id)) continue;
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Set(group.flatMap((g) => g.args.map((a) => a.id)).filter((id) => !inside.has(id)));
+    if (external.size + 1 > MAX_STORAGE_BINDINGS) continue;
+    result.set(eq.out.id, root);
+  }
+  return result;
 }
 
 /**

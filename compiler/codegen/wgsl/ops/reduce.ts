@@ -17,12 +17,12 @@ import type { BufferRef, WgslKernel } from '../../kernel.js';
 import {
   arithType,
   assembleKernel,
+  broadcastStrides,
   f32Bits,
   narrow,
   offsetsCode,
   Params,
   sizeOf,
-  stridesOf,
   widen,
   type DeviceCaps,
   type StorageVar,
@@ -33,6 +33,23 @@ export type ReduceKind = 'sum' | 'mean' | 'max' | 'logsumexp';
 interface Tensor {
   readonly buffer: BufferRef;
   readonly dtype: DType;
+}
+
+/**
+ * What a reduction reads: a tensor of `shape` and `dtype`, either stored (`buffer`) or computed per element by an
+ * elementwise prologue, `expr` over operands broadcast to `shape` (a fused group whose result is never stored).
+ */
+export type ReduceInput = (Tensor | ReducePrologue) & { readonly shape: readonly number[] };
+
+export interface ReducePrologue {
+  readonly dtype: DType;
+  readonly operands: readonly (Tensor & { readonly shape: readonly number[] })[];
+  /** The element's value (in the arithmetic type of `dtype`) over the operands' loaded values. */
+  readonly expr: (operandExprs: readonly string[]) => string;
+}
+
+function operandsOf(x: ReduceInput): ReducePrologue {
+  return 'operands' in x ? x : { dtype: x.dtype, operands: [x], expr: (xs) => xs[0] ?? '' };
 }
 
 /** Splitting a long reduction: `chunks` invocations per group each reduce a contiguous run of the reduced elements. */
@@ -50,19 +67,20 @@ export interface ReduceSplit {
  */
 export function reduceKernel(
   kind: ReduceKind,
-  x: Tensor & { readonly shape: readonly number[] },
+  x: ReduceInput,
   axes: readonly number[],
   out: Tensor,
   caps: DeviceCaps,
   split: ReduceSplit = {},
 ): WgslKernel {
   const params = new Params();
-  const strides = stridesOf(x.shape);
+  const prologue = operandsOf(x);
+  const operandStrides = prologue.operands.map((o) => broadcastStrides(o.shape, x.shape));
   const kept = x.shape.map((_, a) => a).filter((a) => !axes.includes(a));
   const keptDims = params.pushAll(kept.map((a) => x.shape[a] as number));
-  const keptStrides = params.pushAll(kept.map((a) => strides[a] as number));
+  const keptStrides = operandStrides.map((strides) => params.pushAll(kept.map((a) => strides[a] as number)));
   const redDims = params.pushAll(axes.map((a) => x.shape[a] as number));
-  const redStrides = params.pushAll(axes.map((a) => strides[a] as number));
+  const redStrides = operandStrides.map((strides) => params.pushAll(axes.map((a) => strides[a] as number)));
   const count = sizeOf(axes.map((a) => x.shape[a] as number));
   const chunks = split.chunks ?? 1;
   if (chunks > 1 && kind === 'logsumexp') throw new RangeError('logsumexp cannot be split');
@@ -74,13 +92,16 @@ export function reduceKernel(
   const groups = sizeOf(kept.map((a) => x.shape[a] as number));
   const t = arithType(x.dtype);
   const zero = t === 'f32' ? '0.0' : t === 'i32' ? '0' : '0u';
-  const load = (off: string): string => widen(`x[${off}]`, x.dtype);
+  const loads = prologue.operands.map((o, k) => widen(`x${k}[base${k} + off${k}]`, o.dtype));
+  const value = 'operands' in x ? widen(narrow(prologue.expr(loads), x.dtype), x.dtype) : (loads[0] ?? '');
+  const offs = prologue.operands.map((_, k) => `off${k}`);
+  const bases = prologue.operands.map((_, k) => `base${k}`);
   const loop = (inner: string): string =>
-    `  for (var r = lo; r < hi; r++) {\n${offsetsCode('r', axes.length, redDims, ['off'], [redStrides], '    ')}\n    let v = ${load('base + off')};\n${inner}\n  }`;
+    `  for (var r = lo; r < hi; r++) {\n${offsetsCode('r', axes.length, redDims, offs, redStrides, '    ')}\n    let v = ${value};\n${inner}\n  }`;
   let body = `  let g = gi / prm(${chunksAt}u);
   let lo = (gi % prm(${chunksAt}u)) * prm(${chunkAt}u);
   let hi = min(prm(${countAt}u), lo + prm(${chunkAt}u));
-${offsetsCode('g', kept.length, keptDims, ['base'], [keptStrides])}
+${offsetsCode('g', kept.length, keptDims, bases, keptStrides)}
 `;
   switch (kind) {
     case 'sum':
@@ -103,11 +124,17 @@ ${offsetsCode('g', kept.length, keptDims, ['base'], [keptStrides])}
     }
   }
   const storage: StorageVar[] = [
-    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    ...prologue.operands.map((o, k): StorageVar => ({
+      name: `x${k}`,
+      dtype: o.dtype,
+      buffer: o.buffer,
+      access: 'read',
+    })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
   const partial = chunks > 1 ? ':partial' : '';
-  const name = `reduce_${kind}[r${x.shape.length}:a${axes.join('_')}:${x.dtype}${partial}]`;
+  const fused = 'operands' in x ? `:fused${prologue.operands.length}` : '';
+  const name = `reduce_${kind}[r${x.shape.length}:a${axes.join('_')}:${x.dtype}${fused}${partial}]`;
   return assembleKernel({ name, storage, body, threads: groups * chunks, params }, caps);
 }
 
@@ -126,7 +153,7 @@ export const SPLIT_CHUNK = 256;
  */
 export function reduceSteps(
   kind: ReduceKind,
-  x: Tensor & { readonly shape: readonly number[] },
+  x: ReduceInput,
   axes: readonly number[],
   out: Tensor,
   caps: DeviceCaps,
@@ -174,6 +201,18 @@ export function softmaxKernel(
   return assembleKernel({ name: `softmax[${x.dtype}]`, storage, body, threads: lines, params }, caps);
 }
 
+/**
+ * An elementwise group applied to a normalisation's result before it is stored (layer norm's affine): `expr` over
+ * the operands' loaded values, operand `product` being the normalised value itself; the others (of the stored
+ * tensor's `shape` or broadcast to it) are read at the element's index.
+ */
+export interface NormEpilogue {
+  readonly operands: readonly (Tensor & { readonly shape: readonly number[] })[];
+  readonly product: number;
+  readonly shape: readonly number[];
+  readonly expr: (operandExprs: readonly string[]) => string;
+}
+
 /** layer_norm over the last axis (`d` elements per row): two-pass mean and biased variance. */
 export function layerNormKernel(
   x: Tensor,
@@ -182,11 +221,37 @@ export function layerNormKernel(
   eps: number,
   out: Tensor,
   caps: DeviceCaps,
+  epilogue?: NormEpilogue,
 ): WgslKernel {
   const params = new Params();
   const dAt = params.push(d);
   const epsAt = params.push(f32Bits(eps));
   const v = (i: string): string => widen(`x[base + ${i}]`, x.dtype);
+  const extra = (epilogue?.operands ?? []).flatMap((o, k) => (k === epilogue?.product ? [] : [{ o, k }]));
+  let store = narrow(`(${v('i')} - mean) * rstd`, out.dtype);
+  let offsets = '';
+  if (epilogue) {
+    const rank = epilogue.shape.length;
+    const lead = epilogue.shape.slice(0, rank - 1);
+    const leadAt = params.pushAll(lead);
+    const names = extra.map(({ k }) => `e${k}`);
+    const strides = extra.map(({ o }) => broadcastStrides(o.shape, epilogue.shape));
+    const leadStrides = strides.map((st) => params.pushAll(st.slice(0, rank - 1)));
+    offsets = offsetsCode(
+      'gi',
+      rank - 1,
+      leadAt,
+      names.map((n) => `${n}_row`),
+      leadStrides,
+    );
+    const loads = epilogue.operands.map((o, k) => {
+      if (k === epilogue.product) return 'value';
+      const last = strides[extra.findIndex((e) => e.k === k)]?.[rank - 1] ?? 0;
+      return widen(`in${k}[e${k}_row + i * ${last}u]`, o.dtype);
+    });
+    store = narrow(epilogue.expr(loads), out.dtype);
+  }
+  const value = epilogue ? `\n    let value = (${v('i')} - mean) * rstd;` : '';
   const body = `  let d = prm(${dAt}u);
   let base = gi * d;
   var mean = 0.0;
@@ -196,12 +261,17 @@ export function layerNormKernel(
   for (var i = 0u; i < d; i++) { let c = ${v('i')} - mean; variance = variance + c * c; }
   variance = variance / f32(d);
   let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));
-  for (var i = 0u; i < d; i++) { out[base + i] = ${narrow(`(${v('i')} - mean) * rstd`, out.dtype)}; }`;
+${offsets}
+  for (var i = 0u; i < d; i++) {${value}
+    out[base + i] = ${store};
+  }`;
   const storage: StorageVar[] = [
     { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    ...extra.map(({ o, k }): StorageVar => ({ name: `in${k}`, dtype: o.dtype, buffer: o.buffer, access: 'read' })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
-  return assembleKernel({ name: `layer_norm[${x.dtype}]`, storage, body, threads: rows, params }, caps);
+  const fused = epilogue ? `:fused${extra.length}` : '';
+  return assembleKernel({ name: `layer_norm[${x.dtype}${fused}]`, storage, body, threads: rows, params }, caps);
 }
 
 /**

@@ -1,0 +1,79 @@
+/**
+ * Composed layout copies: `slice(transpose(x))` (a fused q/k/v projection split into heads) and
+ * `transpose(concat(...))` (its gradient) run as single strided copies, with the intermediate never written, and give
+ * the reference's values bit for bit, on random shapes and permutations.
+ */
+
+import fc from 'fast-check';
+import { afterAll, describe, expect, it, type TestContext } from 'vitest';
+import { GraphBuilder } from '../../compiler/ir/builder.js';
+import { planGraph } from '../../compiler/codegen/wgsl/ops/plan.js';
+import { evaluate } from '../../runtime/reference/interpret.js';
+import { makeTensor, type RefTensor } from '../../runtime/reference/tensor.js';
+import type { GpuDevice } from '../../runtime/webgpu/device.js';
+import { deviceCaps, runGraphOnGpu } from '../../runtime/webgpu/executor.js';
+import { openTestDevice } from '../support/gpu.js';
+
+let devicePromise: Promise<GpuDevice> | undefined;
+afterAll(async () => {
+  if (devicePromise) (await devicePromise.catch(() => undefined))?.dispose();
+});
+
+const arbCase = fc.record({
+  shape: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 2, maxLength: 4 }),
+  seed: fc.nat(),
+  axis: fc.nat(),
+  parts: fc.integer({ min: 1, max: 3 }),
+});
+
+const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+describe('composed layout copies on the GPU', () => {
+  it(
+    'slices of a transpose and a transpose of a concat equal the reference',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      for (const c of fc.sample(arbCase, { numRuns: 8, seed: 0x1a7 })) {
+        const rank = c.shape.length;
+        const perm = fc.sample(fc.shuffledSubarray([...Array(rank).keys()], { minLength: rank, maxLength: rank }), {
+          numRuns: 1,
+          seed: c.seed,
+        })[0] ?? [...Array(rank).keys()];
+        const axis = c.axis % rank;
+        const b = new GraphBuilder();
+        // slice(transpose(x)) into `parts` slices along `axis` of the transposed shape.
+        const xShape = [...c.shape];
+        const x = b.data('x', xShape);
+        const t = b.transpose(x, perm);
+        const tShape = perm.map((p) => xShape[p] ?? 1);
+        const size = tShape[axis] ?? 1;
+        const cuts = [...new Set([0, Math.floor(size / 2), size])].filter((v, i, a) => i === 0 || v > (a[i - 1] ?? 0));
+        const slices = cuts.slice(1).map((end, i) => b.slice(t, axis, cuts[i] ?? 0, end));
+        // transpose(concat(parts)) of `parts` copies of one operand shape along `axis`.
+        const ys = Array.from({ length: c.parts }, (_, i) => b.data(`y${i}`, xShape));
+        const joined = b.transpose(b.concat(ys, axis), perm);
+        const outputs: Record<string, (typeof slices)[number]> = { joined };
+        slices.forEach((s, i) => (outputs[`s${i}`] = s));
+        const graph = b.build(outputs);
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.every((s) => /^(slice|concat)_transpose\[/.test(s.name))).toBe(true);
+        expect(plan.steps).toHaveLength(slices.length + c.parts);
+        const inputs: Record<string, RefTensor> = {};
+        let state = c.seed;
+        const values = (n: number): number[] =>
+          Array.from({ length: n }, () => {
+            state = (state * 1103515245 + 12345) >>> 0;
+            return Math.fround(state / 2 ** 32 - 0.5);
+          });
+        inputs.x = makeTensor('f32', xShape, values(count(xShape)));
+        for (let i = 0; i < c.parts; i++) inputs[`y${i}`] = makeTensor('f32', xShape, values(count(xShape)));
+        const want = evaluate(graph, inputs);
+        const got = await runGraphOnGpu(gpu, graph, inputs);
+        for (const name of Object.keys(outputs))
+          expect(Array.from(got[name]?.data ?? []), name).toEqual(Array.from((want[name] as RefTensor).data));
+      }
+    },
+  );
+});
