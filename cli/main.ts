@@ -22,7 +22,8 @@ commands:
                      model.safetensors (--experiment NAME, --out DIR (default runs/EXPERIMENT-DATE-TIME),
                      --resume: continue the run in --out (default the newest run of the experiment),
                      --steps N: stop after N steps in all, resumable, --init FILE.safetensors: initial weights,
-                     --log-every N (50), --checkpoint-every N (200), --eval-every N (default each epoch))
+                     --log-every N (50), --checkpoint-every N (200), --eval-every N (default each epoch),
+                     --fixed-tiles: the first matmul tile that fits instead of timing candidates (starts sooner))
   eval FILE          accuracy and loss of an experiment's model on its eval data
                      (--checkpoint CKPT: a .safetensors file, checkpoint or run folder (required),
                      --experiment NAME, --split train|test, --batch N (500), --json: {"accuracy", "loss", "n"})
@@ -32,7 +33,8 @@ commands:
                      value of a dimension symbol, --law NAME (repeatable): only these laws)
   study FILE         train experiments over several seeds and write a table of test accuracies: mean, std and the
                      paired difference to the first experiment (--seeds 0,1,2 (required), --experiments a,b,c
-                     (default all), --out DIR (default runs/study), --table FILE.md (default DIR/results.md))
+                     (default all), --out DIR (default runs/study), --table FILE.md (default DIR/results.md),
+                     --fixed-tiles as for train)
   doctor [--json]    the WebGPU adapter, its limits and features, and a kernel run and checked on it
   help               this text
   version            the vitm version
@@ -157,6 +159,7 @@ async function main(argv: readonly string[]): Promise<number> {
           'log-every': { type: 'string' },
           'checkpoint-every': { type: 'string' },
           'eval-every': { type: 'string' },
+          'fixed-tiles': { type: 'boolean', default: false },
         },
       });
       const [file, ...extra] = positionals;
@@ -178,6 +181,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ...optional('logEvery', count('log-every', values['log-every'])),
           ...optional('checkpointEvery', count('checkpoint-every', values['checkpoint-every'])),
           ...optional('evalEvery', count('eval-every', values['eval-every'])),
+          tune: !values['fixed-tiles'],
         });
       } catch (error) {
         if (error instanceof TrainUsageError) throw new UsageError(error.message);
@@ -269,6 +273,7 @@ async function main(argv: readonly string[]): Promise<number> {
           experiments: { type: 'string' },
           out: { type: 'string', short: 'o' },
           table: { type: 'string' },
+          'fixed-tiles': { type: 'boolean', default: false },
         },
       });
       const [file, ...extra] = positionals;
@@ -287,6 +292,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ),
           ...optional('out', values.out),
           ...optional('table', values.table),
+          tune: !values['fixed-tiles'],
         });
       } catch (error) {
         if (error instanceof StudyUsageError) throw new UsageError(error.message);

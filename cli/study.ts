@@ -27,6 +27,7 @@ import { train, weightsFor } from '../runtime/train/trainer.js';
 import type { GpuDevice } from '../runtime/webgpu/device.js';
 import type { HostTensor } from '../runtime/webgpu/executor.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
+import { loadTuningCache, saveTuningCache } from '../runtime/webgpu/tuning-file.js';
 import { nodeHost } from './check.js';
 import { formatDuration } from './progress.js';
 import { locator } from './train.js';
@@ -36,6 +37,8 @@ export interface StudyCliOptions {
   readonly experiments?: readonly string[];
   readonly out?: string;
   readonly table?: string;
+  /** Time candidate matmul tiles (default true, remembered in the tuning cache); false takes the first that fits. */
+  readonly tune?: boolean;
   readonly host?: FrontendHost;
 }
 
@@ -117,6 +120,7 @@ export async function studyCommand(file: string, options: StudyCliOptions): Prom
   const table = options.table ?? join(out, 'results.md');
   const locate = locator(result.files);
   const gpu = await openNodeDevice();
+  const tuningCache = loadTuningCache();
   const cells: Cell[] = [];
   const started = performance.now();
   try {
@@ -134,7 +138,19 @@ export async function studyCommand(file: string, options: StudyCliOptions): Prom
           const resume = existsSync(join(runDir, 'latest'));
           // Scored once, at the end: no evaluation at epoch ends.
           const evalEvery = Number.MAX_SAFE_INTEGER;
-          await train({ gpu, model, config, runDir, ...(resume ? { resume: true } : {}), logEvery: 100, evalEvery });
+          const known = tuningCache.size;
+          await train({
+            gpu,
+            model,
+            config,
+            runDir,
+            ...(resume ? { resume: true } : {}),
+            logEvery: 100,
+            evalEvery,
+            tune: options.tune ?? true,
+            tuningCache,
+          });
+          if (tuningCache.size !== known) saveTuningCache(tuningCache);
         }
         const exported = config.export;
         const as = exported?.as;

@@ -21,6 +21,7 @@ import { VitmRuntimeError } from '../runtime/errors.js';
 import { trainConfig, type Locate } from '../runtime/train/config.js';
 import { train, type TrainEvent } from '../runtime/train/trainer.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
+import { loadTuningCache, saveTuningCache } from '../runtime/webgpu/tuning-file.js';
 import { nodeHost } from './check.js';
 import { formatCount } from './format.js';
 import { formatDuration, ProgressBar, type ProgressStream } from './progress.js';
@@ -123,6 +124,8 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
   };
   process.on('SIGINT', onSigint);
   const gpu = await openNodeDevice();
+  const tuningCache = loadTuningCache();
+  const known = tuningCache.size;
   let bar: ProgressBar | undefined;
   let images = 0;
   const onEvent = (e: TrainEvent): void => {
@@ -137,6 +140,8 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
         bar = new ProgressBar({ total: e.totalSteps, start: e.step, stream, label: 'train' });
         break;
       case 'ready':
+        // Every matmul tile has been chosen by now: remember them for the next run on this adapter.
+        if (tuningCache.size !== known) saveTuningCache(tuningCache);
         break;
       case 'step':
         images += e.images;
@@ -169,6 +174,7 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
       ...(options.evalEvery === undefined ? {} : { evalEvery: options.evalEvery }),
       ...(options.tune === undefined ? {} : { tune: options.tune }),
       signal: controller.signal,
+      tuningCache,
       onEvent,
       metadata: { 'vitm.source': file },
     });

@@ -39,8 +39,9 @@ import { VitmRuntimeError } from '../errors.js';
 import { initialValues } from '../params/init.js';
 import type { GpuDevice } from '../webgpu/device.js';
 import { GraphExecutor, type HostTensor } from '../webgpu/executor.js';
-import type { MatmulShape } from '../webgpu/matmul.js';
-import { selectMatmulConfig } from '../webgpu/tuning.js';
+
+import { CANDIDATE_CONFIGS, selectMatmulConfig, type TuningCache } from '../webgpu/tuning.js';
+import { configFits, type MatmulShape } from '../webgpu/matmul.js';
 import type { EwaHook, TrainConfig } from './config.js';
 import { batchSymbol, Evaluator, imageInput, type EvalResult } from './evaluate.js';
 import { TrainStepKernels } from './gpu-step.js';
@@ -69,6 +70,8 @@ export interface TrainOptions {
   readonly evalBatch?: number;
   /** Choose matmul tiles by measurement (default true); false takes the first tile that fits (tests). */
   readonly tune?: boolean;
+  /** Where measured tiles are remembered (default: the process-wide cache). */
+  readonly tuningCache?: TuningCache;
   /** Aborting it (Ctrl-C) stops the run after the current step with a checkpoint. */
   readonly signal?: AbortSignal;
   /** Progress and events, for a progress bar or log lines. */
@@ -156,6 +159,7 @@ class TileChoices {
   constructor(
     private readonly gpu: GpuDevice,
     private readonly tune: boolean,
+    private readonly cache: TuningCache | undefined,
   ) {}
 
   restore(saved: Json | undefined): void {
@@ -177,8 +181,8 @@ class TileChoices {
     const hit = this.chosen.get(key);
     if (hit) return hit;
     const config = this.tune
-      ? await selectMatmulConfig(this.gpu, shape)
-      : await selectMatmulConfig(this.gpu, shape, { rounds: 0 }).catch(() => undefined);
+      ? await selectMatmulConfig(this.gpu, shape, this.cache ? { cache: this.cache } : {})
+      : CANDIDATE_CONFIGS.find((c) => configFits(this.gpu, c));
     if (config === undefined) throw new VitmRuntimeError('VT6002', 'no matmul tile fits this device');
     this.chosen.set(key, config);
     return config;
@@ -246,7 +250,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     options.resume ? { resume: true, keepLast: options.keepLast ?? 3 } : { keepLast: options.keepLast ?? 3 },
   );
   const resumed = run.resumedFrom;
-  const tiles = new TileChoices(gpu, options.tune ?? true);
+  const tiles = new TileChoices(gpu, options.tune ?? true, options.tuningCache);
   const record = optimizerRecord(config, totalSteps);
   let step = 0;
   if (resumed) {

@@ -47,18 +47,18 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('vitm study', () => {
+describe('vitm study', { timeout: 600_000 }, () => {
   it('trains every experiment per seed and writes the table; a second run reuses the runs', async (ctx: TestContext) => {
     (await openTestDevice(ctx)).dispose();
-    const args = ['study', join(dir, 'study.vitm'), '--seeds', '0,1', '--out', join(dir, 'runs')];
-    const r = runCli(args, {}, 180_000);
+    const args = ['study', join(dir, 'study.vitm'), '--seeds', '0,1', '--out', join(dir, 'runs'), '--fixed-tiles'];
+    const r = runCli(args, {}, 400_000);
     expect(r.stderr).not.toMatch(JS_STACK_FRAME);
     expect(r.status).toBe(0);
     expect(r.stdout.match(/^train /gm)).toHaveLength(4);
     const table = readFileSync(join(dir, 'runs', 'results.md'), 'utf8');
     expect(table).toMatch(/\| plain \| Plain \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| \(reference\) \|/);
     expect(table).toMatch(/\| folded \| Plain \| .* \| -?\d+\.\d\d ± \d+\.\d\d \| [0-2]\/2 \|/);
-    const again = runCli(args, {}, 120_000);
+    const again = runCli(args, {}, 240_000);
     expect(again.status).toBe(0);
     expect(again.stdout).not.toMatch(/^train /m);
     expect(

@@ -188,7 +188,7 @@ afterAll(() => {
   gpu?.dispose();
 });
 
-describe('optimizer steps on the GPU equal the float64 reference', () => {
+describe('optimizer steps on the GPU equal the float64 reference', { timeout: 300_000 }, () => {
   // After three steps the GPU (float32 forward, backward and update) and the reference (float64 throughout) differ by
   // float32 rounding carried through three updates. SGD moves a weight by lr * g, so the difference is ~lr * |g| *
   // 2^-20 per step: well under 1e-5. Adam divides by sqrt(v): where a gradient element is near zero its relative
@@ -227,7 +227,7 @@ describe('optimizer steps on the GPU equal the float64 reference', () => {
   }
 });
 
-describe('EWA and the fold', () => {
+describe('EWA and the fold', { timeout: 300_000 }, () => {
   const expertsOf = (w: Map<string, Float32Array>, name: string, n: number): Float32Array[] => {
     const all = w.get(name) as Float32Array;
     const size = all.length / n;
@@ -274,7 +274,7 @@ describe('EWA and the fold', () => {
   });
 });
 
-describe('resume', () => {
+describe('resume', { timeout: 300_000 }, () => {
   it('an interrupted run resumed from its checkpoint ends bit-identical to an uninterrupted one', async (ctx) => {
     const g = await device(ctx);
     const whole = await run(g, 'resume');
@@ -312,7 +312,7 @@ describe('resume', () => {
   });
 });
 
-describe('training', () => {
+describe('training', { timeout: 300_000 }, () => {
   it('frozen parameters stay bit-identical; the trained ones move', async (ctx) => {
     const r = await run(await device(ctx), 'partial');
     const before = weights(join(r.runDir, 'checkpoints', 'step-00000000'));
