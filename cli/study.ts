@@ -14,18 +14,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { FrontendHost } from '../compiler/frontend.js';
-import { compileModel, compileProgram } from '../compiler/pipeline.js';
-import type { ElaboratedExperiment, ElaboratedModel } from '../compiler/semantic/elaborated.js';
-import { evalShape } from '../compiler/types/shape.js';
+import { compileProgram } from '../compiler/pipeline.js';
+import type { ElaboratedExperiment } from '../compiler/semantic/elaborated.js';
 import { writeFileAtomic } from '../runtime/checkpoint/atomic.js';
-import { readSafetensorsFile } from '../runtime/checkpoint/run.js';
-import { evalData } from '../runtime/data/spec.js';
 import { VitmRuntimeError } from '../runtime/errors.js';
-import { trainConfig, type TrainConfig } from '../runtime/train/config.js';
-import { batchSymbol, Evaluator, type EvalResult } from '../runtime/train/evaluate.js';
-import { train, weightsFor } from '../runtime/train/trainer.js';
-import type { GpuDevice } from '../runtime/webgpu/device.js';
-import type { HostTensor } from '../runtime/webgpu/executor.js';
+import { trainConfig } from '../runtime/train/config.js';
+import { evaluateWeightsFile } from '../runtime/train/evaluate.js';
+import { train } from '../runtime/train/trainer.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import { loadTuningCache, saveTuningCache } from '../runtime/webgpu/tuning-file.js';
 import { nodeHost } from './check.js';
@@ -78,27 +73,6 @@ export function studyTable(cells: readonly Cell[], experiments: readonly string[
     );
   }
   return lines.join('\n') + '\n';
-}
-
-/** Accuracy of `weights` (a .safetensors file) loaded into `model`, on the config's eval data. */
-async function score(gpu: GpuDevice, model: ElaboratedModel, file: string, config: TrainConfig): Promise<EvalResult> {
-  const weights = readSafetensorsFile(file).tensors;
-  const forward = compileModel(model).forward;
-  const batch = 500;
-  const symbols = { [batchSymbol(forward)]: batch };
-  const params: Record<string, HostTensor> = {};
-  for (const input of forward.inputs) {
-    if (input.kind !== 'param') continue;
-    const shape = evalShape(input.value.type.shape, symbols);
-    params[input.name] = { dtype: 'f32', shape, data: weightsFor(weights, input.name, shape, file) };
-  }
-  const evaluator = new Evaluator(gpu, forward, batch);
-  try {
-    await evaluator.setParams(params);
-    return await evaluator.run(evalData(config.eval ?? config.train, batch));
-  } finally {
-    evaluator.dispose();
-  }
 }
 
 export async function studyCommand(file: string, options: StudyCliOptions): Promise<number> {
@@ -157,7 +131,7 @@ export async function studyCommand(file: string, options: StudyCliOptions): Prom
         const scoredFile = exported?.as ? join(runDir, exported.path) : finalWeights;
         const scoredModel = as ? program.models.find((m) => m.name === as.model) : model;
         if (!scoredModel) throw new StudyUsageError(`no model '${as?.model ?? ''}' to score the export with`);
-        const r = await score(gpu, scoredModel, scoredFile, config);
+        const r = await evaluateWeightsFile(gpu, scoredModel, scoredFile, config.eval);
         cells.push({ experiment: experiment.name, seed, accuracy: r.accuracy, scoredOn: scoredModel.name });
         process.stdout.write(
           `  ${experiment.name}, seed ${seed}: ${pct(r.accuracy)}% on ${r.n} images (${scoredModel.name})\n`,

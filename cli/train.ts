@@ -20,6 +20,7 @@ import { readSafetensorsFile } from '../runtime/checkpoint/run.js';
 import { VitmRuntimeError } from '../runtime/errors.js';
 import { trainConfig, type Locate } from '../runtime/train/config.js';
 import { train, type TrainEvent } from '../runtime/train/trainer.js';
+import { evaluateWeightsFile } from '../runtime/train/evaluate.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import { loadTuningCache, saveTuningCache } from '../runtime/webgpu/tuning-file.js';
 import { nodeHost } from './check.js';
@@ -192,7 +193,17 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
         `test accuracy ${percent(r.eval.accuracy)}, loss ${r.eval.loss.toFixed(4)} on ${formatCount(r.eval.n)} images`,
       );
     out(`wrote ${join(r.runDir, 'model.safetensors')}, ${join(r.runDir, 'metrics.jsonl')}`);
-    if (r.exported !== undefined) out(`exported ${r.exported}`);
+    if (r.exported !== undefined) {
+      out(`exported ${r.exported}`);
+      const as = config.export?.as;
+      const target = as && result.program.models.find((m) => m.name === as.model);
+      if (target && config.eval) {
+        const e = await evaluateWeightsFile(gpu, target, r.exported, config.eval);
+        out(
+          `exported model ${target.name}: test accuracy ${percent(e.accuracy)}, loss ${e.loss.toFixed(4)} on ${formatCount(e.n)} images`,
+        );
+      }
+    }
     if (r.curves?.svg !== undefined) out(`curves ${r.curves.svg}${r.curves.png ? `, ${r.curves.png}` : ''}`);
     return 0;
   } catch (error) {

@@ -6,7 +6,12 @@
 import type { Graph } from '../../compiler/ir/graph.js';
 import { SEED_INPUT } from '../../compiler/lower/lower.js';
 import { evalShape, type SymbolValues } from '../../compiler/types/shape.js';
+import { compileModel } from '../../compiler/pipeline.js';
+import type { ElaboratedModel } from '../../compiler/semantic/elaborated.js';
+import { readSafetensorsFile } from '../checkpoint/run.js';
 import type { Batch } from '../data/loader.js';
+import { evalData, type DataSpec } from '../data/spec.js';
+import { weightsFor } from './weights.js';
 import { VitmRuntimeError } from '../errors.js';
 import type { GpuDevice } from '../webgpu/device.js';
 import { GraphExecutor, type ExecutorOptions, type HostTensor } from '../webgpu/executor.js';
@@ -139,5 +144,31 @@ export class Evaluator {
 
   dispose(): void {
     this.executor.dispose();
+  }
+}
+
+/** The accuracy of the weights in a `.safetensors` file loaded into `model`, on `data` (VT6015 if they do not fit). */
+export async function evaluateWeightsFile(
+  gpu: GpuDevice,
+  model: ElaboratedModel,
+  file: string,
+  data: DataSpec,
+  batch = 500,
+): Promise<EvalResult> {
+  const weights = readSafetensorsFile(file).tensors;
+  const forward = compileModel(model).forward;
+  const symbols = { [batchSymbol(forward)]: batch };
+  const params: Record<string, HostTensor> = {};
+  for (const input of forward.inputs) {
+    if (input.kind !== 'param') continue;
+    const shape = evalShape(input.value.type.shape, symbols);
+    params[input.name] = { dtype: 'f32', shape, data: weightsFor(weights, input.name, shape, file) };
+  }
+  const evaluator = new Evaluator(gpu, forward, batch);
+  try {
+    await evaluator.setParams(params);
+    return await evaluator.run(evalData(data, batch));
+  } finally {
+    evaluator.dispose();
   }
 }

@@ -44,6 +44,8 @@ import { CANDIDATE_CONFIGS, selectMatmulConfig, type TuningCache } from '../webg
 import { configFits, type MatmulShape } from '../webgpu/matmul.js';
 import type { EwaHook, TrainConfig } from './config.js';
 import { batchSymbol, Evaluator, imageInput, type EvalResult } from './evaluate.js';
+import { weightsFor } from './weights.js';
+export { weightsFor } from './weights.js';
 import { TrainStepKernels } from './gpu-step.js';
 import { decays, learningRate, stateSlots } from './optimizer.js';
 
@@ -66,7 +68,7 @@ export interface TrainOptions {
   readonly keepLast?: number;
   /** Evaluate every this many steps (default: at every epoch's end) and at the end. */
   readonly evalEvery?: number;
-  /** Images per evaluation batch (default 500). */
+  /** Images per evaluation batch (default: the training batch). */
   readonly evalBatch?: number;
   /** Choose matmul tiles by measurement (default true); false takes the first tile that fits (tests). */
   readonly tune?: boolean;
@@ -135,24 +137,6 @@ interface ParamInfo {
 
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-/** The float32 values of tensor `name` of `weights`, which must have `shape` (VT6015 if missing or misshapen). */
-export function weightsFor(weights: TensorMap, name: string, shape: readonly number[], what: string): Float32Array {
-  const t = weights.get(name);
-  const fix = 'load weights saved from this model (same .vitm model and hyperparameters)';
-  if (!t) throw new VitmRuntimeError('VT6015', `${what} has no tensor '${name}'`, fix);
-  if (
-    !['F32', 'F16', 'BF16', 'F64'].includes(t.dtype) ||
-    t.shape.length !== shape.length ||
-    t.shape.some((d, i) => d !== shape[i])
-  )
-    throw new VitmRuntimeError(
-      'VT6015',
-      `tensor '${name}' in ${what} is ${t.dtype} [${t.shape.join(', ')}], the model expects F32 [${shape.join(', ')}]`,
-      fix,
-    );
-  return toFloat32(t);
-}
-
 /** The matmul tile for each shape: chosen once (by measurement, or the first that fits), recorded for resume. */
 class TileChoices {
   readonly chosen = new Map<string, MatmulConfig>();
@@ -218,7 +202,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const emit = options.onEvent ?? (() => undefined);
   const logEvery = Math.max(1, options.logEvery ?? 50);
   const checkpointEvery = Math.max(1, options.checkpointEvery ?? 200);
-  const evalBatchSize = Math.max(1, options.evalBatch ?? 500);
+  const evalBatchSize = Math.max(1, options.evalBatch ?? config.batch);
 
   const compiled: CompiledModel = compileModel(model, { labelSmoothing: config.labelSmoothing });
   const training = compiled.training;
@@ -365,12 +349,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       kernels.writeState(state);
     }
     const evalSpec = config.eval;
-    if (evalSpec) {
-      evaluator = new Evaluator(gpu, compiled.forward, evalBatchSize, {
-        externalInputs: paramBuffers,
-        matmulConfig: tiles.select,
-      });
-    }
     const step0 = step;
     const seeded = training.inputs.some((i) => i.name === SEED_INPUT);
     const seedKey = deriveKey(config.seed, 'step');
@@ -404,8 +382,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
 
     const evaluate = async (): Promise<EvalResult | undefined> => {
-      if (!evaluator || !evalSpec) return undefined;
-      const result = await evaluator.run(evalData(evalSpec, evalBatchSize));
+      if (!evalSpec) return undefined;
+      // The evaluation graph's buffers live only while it runs, so training keeps the memory it had.
+      evaluator = new Evaluator(gpu, compiled.forward, evalBatchSize, {
+        externalInputs: paramBuffers,
+        matmulConfig: tiles.select,
+      });
+      let result: EvalResult;
+      try {
+        result = await evaluator.run(evalData(evalSpec, evalBatchSize));
+      } finally {
+        evaluator.dispose();
+        evaluator = undefined;
+      }
       run.log({ step, split: 'eval', loss: result.loss, accuracy: result.accuracy, n: result.n });
       emit({ kind: 'eval', step, result });
       return result;
@@ -502,7 +491,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         break;
       }
     }
-    if (step === step0 && evaluator && step === totalSteps) finalEval = await evaluate();
+    if (step === step0 && step === totalSteps) finalEval = await evaluate();
     const done = step === totalSteps;
     let exported: string | undefined;
     if (done) {
