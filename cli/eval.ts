@@ -7,23 +7,15 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { FrontendHost } from '../compiler/frontend.js';
-import { compileModel, compileProgram } from '../compiler/pipeline.js';
-import { evalShape } from '../compiler/types/shape.js';
 import { CheckpointStore, loadCheckpointDir, readSafetensorsFile } from '../runtime/checkpoint/run.js';
 import type { TensorMap } from '../runtime/checkpoint/safetensors.js';
 import type { DataSpec } from '../runtime/data/spec.js';
-import { evalData } from '../runtime/data/spec.js';
 import { VitmRuntimeError } from '../runtime/errors.js';
-import { trainConfig } from '../runtime/train/config.js';
-import { batchSymbol, Evaluator } from '../runtime/train/evaluate.js';
-import { weightsFor } from '../runtime/train/trainer.js';
-import type { HostTensor } from '../runtime/webgpu/executor.js';
+import { evaluateWeights } from '../runtime/train/evaluate.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
-import { nodeHost } from './check.js';
 import { formatCount } from './format.js';
-import { locator, pickExperiment } from './train.js';
+import { loadExperiment } from './train.js';
 
 export interface EvalCliOptions {
   readonly checkpoint: string;
@@ -53,16 +45,9 @@ export function loadWeights(ckpt: string): { weights: TensorMap; from: string } 
 }
 
 export async function evalCommand(file: string, options: EvalCliOptions): Promise<number> {
-  const result = compileProgram(file, options.host ?? nodeHost());
-  if (result.program === undefined) {
-    process.stderr.write(renderDiagnostics(result.diagnostics, result.files) + '\n');
-    return 1;
-  }
-  const experiment = pickExperiment(result.program, options.experiment);
-  const model = result.program.models.find((m) => m.name === experiment.model);
-  if (!model)
-    throw new VitmRuntimeError('VT6018', `the experiment's model '${experiment.model}' is not in the program`);
-  const config = trainConfig(experiment, locator(result.files));
+  const loaded = loadExperiment(file, options.experiment, options.host);
+  if (typeof loaded === 'number') return loaded;
+  const { experiment, model, config } = loaded;
   let data: DataSpec = config.eval ?? config.train;
   if (options.split !== undefined) {
     if (data.source.kind !== 'fashion-mnist')
@@ -70,20 +55,9 @@ export async function evalCommand(file: string, options: EvalCliOptions): Promis
     data = { ...data, source: { ...data.source, split: options.split } };
   }
   const { weights, from } = loadWeights(options.checkpoint);
-  const forward = compileModel(model).forward;
-  const batch = options.batch ?? 500;
-  const symbols = { [batchSymbol(forward)]: batch };
-  const params: Record<string, HostTensor> = {};
-  for (const input of forward.inputs) {
-    if (input.kind !== 'param') continue;
-    const shape = evalShape(input.value.type.shape, symbols);
-    params[input.name] = { dtype: 'f32', shape, data: weightsFor(weights, input.name, shape, from) };
-  }
   const gpu = await openNodeDevice();
-  const evaluator = new Evaluator(gpu, forward, batch);
   try {
-    await evaluator.setParams(params);
-    const r = await evaluator.run(evalData(data, batch));
+    const r = await evaluateWeights(gpu, model, weights, from, data, options.batch ?? 500);
     if (options.json) process.stdout.write(JSON.stringify({ accuracy: r.accuracy, loss: r.loss, n: r.n }) + '\n');
     else {
       const split = data.source.kind === 'fashion-mnist' ? `fashion_mnist ${data.source.split}` : 'synthetic data';
@@ -95,7 +69,6 @@ export async function evalCommand(file: string, options: EvalCliOptions): Promis
     }
     return 0;
   } finally {
-    evaluator.dispose();
     gpu.dispose();
   }
 }

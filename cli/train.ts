@@ -13,12 +13,12 @@ import { join } from 'node:path';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { FrontendHost } from '../compiler/frontend.js';
 import { compileProgram } from '../compiler/pipeline.js';
-import type { ElaboratedExperiment, ElaboratedProgram } from '../compiler/semantic/elaborated.js';
+import type { ElaboratedExperiment, ElaboratedModel, ElaboratedProgram } from '../compiler/semantic/elaborated.js';
 import type { Span } from '../compiler/source/source.js';
 import { defaultRunDir } from '../runtime/checkpoint/folder.js';
 import { readSafetensorsFile } from '../runtime/checkpoint/run.js';
 import { VitmRuntimeError } from '../runtime/errors.js';
-import { trainConfig, type Locate } from '../runtime/train/config.js';
+import { trainConfig, type Locate, type TrainConfig } from '../runtime/train/config.js';
 import { train, type TrainEvent } from '../runtime/train/trainer.js';
 import { evaluateWeightsFile } from '../runtime/train/evaluate.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
@@ -88,16 +88,28 @@ function newestRun(root: string, experiment: string): string | undefined {
 
 const percent = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
-export async function trainCommand(file: string, options: TrainCliOptions = {}): Promise<number> {
-  const result = compileProgram(file, options.host ?? nodeHost());
+/** An experiment of a file with its model and trainer settings, or the exit code after printing diagnostics. */
+export function loadExperiment(
+  file: string,
+  name: string | undefined,
+  host: FrontendHost = nodeHost(),
+): { program: ElaboratedProgram; experiment: ElaboratedExperiment; model: ElaboratedModel; config: TrainConfig } | 1 {
+  const result = compileProgram(file, host);
   if (result.program === undefined) {
     process.stderr.write(renderDiagnostics(result.diagnostics, result.files) + '\n');
     return 1;
   }
-  const experiment = pickExperiment(result.program, options.experiment);
-  const model = result.program.models.find((m) => m.name === experiment.model);
+  const program = result.program;
+  const experiment = pickExperiment(program, name);
+  const model = program.models.find((m) => m.name === experiment.model);
   if (!model) throw new TrainUsageError(`the experiment's model '${experiment.model}' is not in the program`);
-  const config = trainConfig(experiment, locator(result.files), result.program.models);
+  return { program, experiment, model, config: trainConfig(experiment, locator(result.files), program.models) };
+}
+
+export async function trainCommand(file: string, options: TrainCliOptions = {}): Promise<number> {
+  const loaded = loadExperiment(file, options.experiment, options.host);
+  if (typeof loaded === 'number') return loaded;
+  const { program, experiment, model, config } = loaded;
   const root = options.runsRoot ?? 'runs';
   let runDir = options.out;
   if (runDir === undefined && options.resume) {
@@ -196,7 +208,7 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
     if (r.exported !== undefined) {
       out(`exported ${r.exported}`);
       const as = config.export?.as;
-      const target = as && result.program.models.find((m) => m.name === as.model);
+      const target = as && program.models.find((m) => m.name === as.model);
       if (target && config.eval) {
         const e = await evaluateWeightsFile(gpu, target, r.exported, config.eval);
         out(

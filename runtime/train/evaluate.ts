@@ -9,6 +9,7 @@ import { evalShape, type SymbolValues } from '../../compiler/types/shape.js';
 import { compileModel } from '../../compiler/pipeline.js';
 import type { ElaboratedModel } from '../../compiler/semantic/elaborated.js';
 import { readSafetensorsFile } from '../checkpoint/run.js';
+import type { TensorMap } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/loader.js';
 import { evalData, type DataSpec } from '../data/spec.js';
 import { weightsFor } from './weights.js';
@@ -147,22 +148,22 @@ export class Evaluator {
   }
 }
 
-/** The accuracy of the weights in a `.safetensors` file loaded into `model`, on `data` (VT6015 if they do not fit). */
-export async function evaluateWeightsFile(
+/** The accuracy of `weights` (read from `from`) loaded into `model`, on `data` (VT6015 if they do not fit). */
+export async function evaluateWeights(
   gpu: GpuDevice,
   model: ElaboratedModel,
-  file: string,
+  weights: TensorMap,
+  from: string,
   data: DataSpec,
   batch = 500,
 ): Promise<EvalResult> {
-  const weights = readSafetensorsFile(file).tensors;
   const forward = compileModel(model).forward;
   const symbols = { [batchSymbol(forward)]: batch };
   const params: Record<string, HostTensor> = {};
   for (const input of forward.inputs) {
     if (input.kind !== 'param') continue;
     const shape = evalShape(input.value.type.shape, symbols);
-    params[input.name] = { dtype: 'f32', shape, data: weightsFor(weights, input.name, shape, file) };
+    params[input.name] = { dtype: 'f32', shape, data: weightsFor(weights, input.name, shape, from) };
   }
   const evaluator = new Evaluator(gpu, forward, batch);
   try {
@@ -171,4 +172,15 @@ export async function evaluateWeightsFile(
   } finally {
     evaluator.dispose();
   }
+}
+
+/** The accuracy of the weights in a `.safetensors` file loaded into `model`, on `data`. */
+export function evaluateWeightsFile(
+  gpu: GpuDevice,
+  model: ElaboratedModel,
+  file: string,
+  data: DataSpec,
+  batch = 500,
+): Promise<EvalResult> {
+  return evaluateWeights(gpu, model, readSafetensorsFile(file).tensors, file, data, batch);
 }
