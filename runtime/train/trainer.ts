@@ -34,7 +34,7 @@ import { prepareEwa, type PreparedEwa } from '../hooks/ewa.js';
 import { valueAt } from './config.js';
 import type { BatchLoader } from '../data/loader.js';
 import { hashCounter, deriveKey } from '../data/rng.js';
-import { dataLoader, evalData, resolveDataset } from '../data/spec.js';
+import { dataLoader, evalData } from '../data/spec.js';
 import { VitmRuntimeError } from '../errors.js';
 import { initialValues } from '../params/init.js';
 import type { GpuDevice } from '../webgpu/device.js';
@@ -88,8 +88,8 @@ export type TrainEvent =
       readonly step: number;
       readonly totalSteps: number;
       readonly stepsPerEpoch: number;
+      /** Images in the training set (an epoch uses every whole batch of them). */
       readonly trainImages: number;
-      readonly evalImages: number;
       readonly parameters: number;
       readonly trainable: number;
     }
@@ -276,8 +276,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     step,
     totalSteps,
     stepsPerEpoch,
-    trainImages: stepsPerEpoch * config.batch,
-    evalImages: 0,
+    trainImages: loader.dataset.labels.length,
     parameters: params.reduce((n, p) => n + p.elements, 0),
     trainable: trainable.reduce((n, p) => n + p.elements, 0),
   });
@@ -557,12 +556,4 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     evaluator?.dispose();
     executor.dispose();
   }
-}
-
-/** The number of images of a data spec (for messages and progress). */
-export function datasetImages(config: TrainConfig): { train: number; eval: number } {
-  return {
-    train: resolveDataset(config.train).labels.length,
-    eval: config.eval ? resolveDataset(config.eval).labels.length : 0,
-  };
 }
