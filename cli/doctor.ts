@@ -85,7 +85,14 @@ export function renderDoctorReport(report: DoctorReport): string {
     table(limitRows),
     'optional features',
     table(
-      Object.entries(features).map(([name, on]): [string, string] => [name, on ? 'yes' : 'no (kernels fall back)']),
+      Object.entries(features).map(([name, on]): [string, string] => [
+        name,
+        !on
+          ? 'no (kernels fall back)'
+          : name === 'subgroups' && adapter.subgroupMinSize > 0
+            ? `yes (${adapter.subgroupMinSize === adapter.subgroupMaxSize ? adapter.subgroupMinSize : `${adapter.subgroupMinSize}-${adapter.subgroupMaxSize}`} lanes)`
+            : 'yes',
+      ]),
     ),
     'self-test (fma + workgroup reduction kernel)',
     table([['result', check]]),

@@ -57,7 +57,7 @@ export async function evalCommand(file: string, options: EvalCliOptions): Promis
   const { weights, from } = loadWeights(options.checkpoint);
   const gpu = await openNodeDevice();
   try {
-    const r = await evaluateWeights(gpu, model, weights, from, data, options.batch ?? 500);
+    const r = await evaluateWeights(gpu, model, weights, from, data, options.batch ?? config.batch);
     if (options.json) process.stdout.write(JSON.stringify({ accuracy: r.accuracy, loss: r.loss, n: r.n }) + '\n');
     else {
       const split = data.source.kind === 'fashion-mnist' ? `fashion_mnist ${data.source.split}` : 'synthetic data';

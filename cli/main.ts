@@ -26,7 +26,8 @@ commands:
                      --fixed-tiles: the first matmul tile that fits instead of timing candidates (starts sooner))
   eval FILE          accuracy and loss of an experiment's model on its eval data
                      (--checkpoint CKPT: a .safetensors file, checkpoint or run folder (required),
-                     --experiment NAME, --split train|test, --batch N (500), --json: {"accuracy", "loss", "n"})
+                     --experiment NAME, --split train|test, --batch N (default the experiment's batch, whose
+                     kernels training compiled and cached), --json: {"accuracy", "loss", "n"})
   test FILE          property-test the file's laws: random shapes, inputs and weights, both sides compared, a
                      shrunk counterexample for a law that fails (--runs N (default 50), --seed N (default 0),
                      --backend reference|webgpu|both (default reference), --max-dim N (default 4): the largest

@@ -4,7 +4,7 @@
  *   train ▕███████▋          ▏  1,200/5,000  24%  loss 0.4123  acc 85.1%  1,234 img/s  ETA 3m05s
  *
  * When the stream is not a terminal, or CI is set, or TERM is `dumb`, it prints plain lines instead, one every
- * `lineEveryMs` (and at the end), which read well in log files:
+ * `lineEveryMs` (the last step's line only once, at the end), which read well in log files:
  *
  *   train step 1,200/5,000 (24%) loss 0.4123 acc 85.1% 1,234 img/s elapsed 1m00s ETA 3m05s
  *
@@ -106,6 +106,8 @@ export class ProgressBar {
   private last: ProgressUpdate;
   private lastDraw = -Infinity;
   private lastLine = -Infinity;
+  /** The step of the last plain line, so that `finish` and `interrupt` do not print the same state twice. */
+  private lastLineStep = -1;
   private drawnOnce = false;
   private done = false;
 
@@ -130,7 +132,7 @@ export class ProgressBar {
     const final = update.step >= this.options.total;
     if (this.interactive) {
       if (final || t - this.lastDraw >= (this.options.redrawMs ?? 100)) this.draw(t);
-    } else if (t - this.lastLine >= (this.options.lineEveryMs ?? 10_000) && t > this.startedAt) {
+    } else if (!final && t - this.lastLine >= (this.options.lineEveryMs ?? 10_000) && t > this.startedAt) {
       this.printLine(t);
     }
   }
@@ -165,7 +167,7 @@ export class ProgressBar {
     const t = this.now();
     if (this.interactive) {
       if (this.drawnOnce) this.options.stream.write('\n');
-    } else {
+    } else if (this.lastLineStep !== this.last.step) {
       this.printLine(t);
     }
     this.done = true;
@@ -231,5 +233,6 @@ export class ProgressBar {
   private printLine(t: number, final = false): void {
     this.options.stream.write(this.plainLine(t, final) + '\n');
     this.lastLine = t;
+    this.lastLineStep = this.last.step;
   }
 }

@@ -150,6 +150,11 @@ export async function trainCommand(file: string, options: TrainCliOptions = {}):
             `${formatCount(e.totalSteps)} steps (${formatCount(e.stepsPerEpoch)} per epoch) on ${gpu.adapter.description || gpu.adapter.vendor}`,
         );
         out(`run folder ${runDir}${e.step > 0 ? `, resuming at step ${formatCount(e.step)}` : ''}`);
+        if (e.retiled > 0)
+          out(
+            `note: ${e.retiled} matmul tile${e.retiled === 1 ? '' : 's'} of the checkpoint cannot run on this device ` +
+              'and were chosen again: the run goes on, but not bit for bit as it would have on its first device',
+          );
         bar = new ProgressBar({ total: e.totalSteps, start: e.step, stream, label: 'train' });
         break;
       case 'ready':

@@ -92,6 +92,8 @@ export type TrainEvent =
       readonly trainImages: number;
       readonly parameters: number;
       readonly trainable: number;
+      /** Matmul tiles of the resumed checkpoint that this device cannot run, chosen again (0 when none). */
+      readonly retiled: number;
     }
   | { readonly kind: 'ready'; readonly seconds: number }
   /** A step was submitted (`images` in it); sent every step, without reading anything back. */
@@ -146,14 +148,23 @@ class TileChoices {
     private readonly cache: TuningCache | undefined,
   ) {}
 
-  restore(saved: Json | undefined): void {
-    if (!Array.isArray(saved)) return;
+  /**
+   * Takes the tiles a checkpoint recorded. A tile this device cannot run (the run was saved on another adapter: other
+   * limits, no subgroups of that size) is left out and chosen again; returns how many were, since the resumed run is
+   * then not bit-identical to an uninterrupted one.
+   */
+  restore(saved: Json | undefined): number {
+    if (!Array.isArray(saved)) return 0;
+    let dropped = 0;
     for (const entry of saved as readonly Json[]) {
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) continue;
       const e = entry as { readonly key?: Json; readonly config?: Json };
-      if (typeof e.key === 'string' && typeof e.config === 'object' && e.config !== null)
-        this.chosen.set(e.key, e.config as unknown as MatmulConfig);
+      if (typeof e.key !== 'string' || typeof e.config !== 'object' || e.config === null) continue;
+      const config = e.config as unknown as MatmulConfig;
+      if (configFits(this.gpu, config)) this.chosen.set(e.key, config);
+      else dropped++;
     }
+    return dropped;
   }
 
   save(): Json {
@@ -237,6 +248,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const tiles = new TileChoices(gpu, options.tune ?? true, options.tuningCache);
   const record = optimizerRecord(config, totalSteps);
   let step = 0;
+  let retiled = 0;
   if (resumed) {
     step = resumed.state.step;
     if (JSON.stringify(resumed.state.optimizer) !== JSON.stringify(record))
@@ -247,7 +259,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       );
     const extra = resumed.state.extra;
     if (extra !== null && typeof extra === 'object' && !Array.isArray(extra))
-      tiles.restore((extra as { readonly tiles?: Json }).tiles);
+      retiled = tiles.restore((extra as { readonly tiles?: Json }).tiles);
     loader.restore(resumed.state.data);
   }
 
@@ -279,6 +291,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     trainImages: loader.dataset.labels.length,
     parameters: params.reduce((n, p) => n + p.elements, 0),
     trainable: trainable.reduce((n, p) => n + p.elements, 0),
+    retiled,
   });
 
   const executor = new GraphExecutor(gpu, training, {

@@ -45,6 +45,9 @@ export interface AdapterDescription {
   readonly device: string;
   readonly description: string;
   readonly isFallbackAdapter: boolean;
+  /** The sizes subgroups can have on this adapter (0 where the implementation does not say). */
+  readonly subgroupMinSize: number;
+  readonly subgroupMaxSize: number;
 }
 
 export interface OpenOptions {
@@ -76,6 +79,8 @@ function describeAdapter(adapter: GPUAdapter): AdapterDescription {
       (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
     ),
+    subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
+    subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
   };
 }
 

@@ -88,12 +88,22 @@ export function kernelSpecFor(shape: MatmulShape, config: MatmulConfig, epilogue
 
 /** Whether `config` can run on `gpu` at all (workgroup size, invocations, workgroup memory). */
 export function configFits(gpu: GpuDevice, config: MatmulConfig): boolean {
+  if (config.subgroup !== undefined && subgroupSize(gpu) !== config.subgroup) return false;
   return (
     config.wgX <= gpu.limit('maxComputeWorkgroupSizeX') &&
     config.wgY <= (gpu.limits.maxComputeWorkgroupSizeY ?? 0) &&
     config.wgX * config.wgY <= gpu.limit('maxComputeInvocationsPerWorkgroup') &&
     workgroupStorageBytes(config) <= gpu.limit('maxComputeWorkgroupStorageSize')
   );
+}
+
+/**
+ * The subgroup size of `gpu` when the device has the subgroups feature and every subgroup has the same size (what
+ * the subgroup matmul tiles rely on), else undefined.
+ */
+export function subgroupSize(gpu: GpuDevice): number | undefined {
+  const { subgroupMinSize: min, subgroupMaxSize: max } = gpu.adapter;
+  return gpu.features.has('subgroups') && min > 0 && min === max ? min : undefined;
 }
 
 /** Splits `total` workgroups into an (x, y, z) grid within `maxPerDim` per dimension; x * y * z >= total. */

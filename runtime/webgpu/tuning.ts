@@ -19,6 +19,15 @@ const reg = (wgY: number, wgX: number, tm: number, tn: number): MatmulConfig => 
   tn,
   bk: 4,
 });
+const regSg = (subgroup: number, wgX: number, tm: number, tn: number): MatmulConfig => ({
+  family: 'register',
+  wgX,
+  wgY: 1,
+  tm,
+  tn,
+  bk: 4,
+  subgroup,
+});
 const bc = (wgX: number, tm: number, tn: number): MatmulConfig => ({
   family: 'broadcast',
   wgX,
@@ -40,19 +49,29 @@ const wg = (wgY: number, wgX: number, tm: number, tn: number, bk: number): Matmu
  * Every configuration the tuner considers (those that do not fit a device are skipped there).
  *
  * What `npm run bench -- --sweep` measured on llvmpipe (Mesa 25.0, LLVM 15, 8 f32 lanes, 2 cores) shaped this list.
- * llvmpipe compiles a load whose address differs between invocations into a loop over the SIMD lanes with a bounds
- * check per lane and component, and that loop, not arithmetic, bounds every kernel here: the register family keeps
- * such loads to one vec4 of B per reduction step (A's address is workgroup-uniform when wgY = 1), reaching about
- * 5-6 GFLOP per CPU-second; the broadcast family's scalar B loads reach 3-4 and the workgroup family 1-2.7 (its
- * staging loads and slab reads are lane-varying too, and each barrier splits the shader). Register tiles beyond
- * 8x4 per invocation spill the accumulators around those per-lane loops and lose (16x4: 2.1, 32x4: 2.7).
+ * llvmpipe compiles a storage load into a loop over the SIMD lanes with a bounds check per lane and component unless
+ * its address is built from constants alone (NIR's `nir_src_is_always_uniform`: a workgroup id or a loop counter in
+ * the address already makes it per-lane), and that loop, not arithmetic, bounds every kernel here. Without subgroups
+ * the register family reaches about 5-6 GFLOP per CPU-second, the broadcast family 3-4 and the workgroup family 1-2.7
+ * (its staging loads and slab reads are lane-varying too, and each barrier splits the shader); register tiles beyond
+ * 8x4 spill the accumulators around those per-lane loops and lose (16x4: 2.1, 32x4: 2.7). With subgroups the lanes
+ * split a step's A loads among themselves and broadcast the values (`subgroupBroadcast` is a register shuffle
+ * there), which leaves one vec4 of B per lane and step as the only per-lane load: 2-3 times faster, and taller tiles
+ * (16x4, 24x4: more rows share each B load) then pay off; 6x4 fits attention's 17-row matrices (3 tiles, 18 rows).
  */
 export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
-  // One row of lanes sharing its rows: A addresses are workgroup-uniform (llvmpipe's best, see bench/sweep.ts).
+  // One row of lanes sharing its rows (llvmpipe's best without subgroups, see bench/sweep.ts).
   reg(1, 8, 8, 4),
   reg(1, 8, 6, 4),
   reg(1, 16, 4, 4),
   reg(1, 16, 4, 8),
+  // The same with A loads shared through the subgroup (devices whose subgroups all have 8 lanes, such as llvmpipe).
+  regSg(8, 8, 6, 4),
+  regSg(8, 8, 8, 4),
+  regSg(8, 8, 12, 4),
+  regSg(8, 8, 16, 4),
+  regSg(8, 8, 24, 4),
+  regSg(8, 8, 8, 8),
   // Two-dimensional workgroups: the usual register-blocked GPU shapes.
   reg(8, 8, 4, 4),
   reg(8, 8, 4, 8),
@@ -90,16 +109,29 @@ export interface TuningEntry {
   readonly measured: readonly { readonly config: MatmulConfig; readonly gflops: number }[];
 }
 
-/** The remembered choices, keyed by `adapterKey + ' ' + shapeClass`. */
+/**
+ * A fingerprint of the candidate list (FNV-1a of its JSON), part of every cache key: a choice made among other
+ * candidates, such as a cache written before a new kernel existed, is then measured again instead of reused.
+ */
+export const CANDIDATES_ID = ((): string => {
+  let h = 0x811c9dc5;
+  for (const ch of JSON.stringify(CANDIDATE_CONFIGS)) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return `c${h.toString(16).padStart(8, '0')}`;
+})();
+
+const cacheKey = (gpu: GpuDevice, shape: MatmulShape): string =>
+  `${CANDIDATES_ID} ${adapterKey(gpu)} ${shapeClass(shape)}`;
+
+/** The remembered choices, keyed by `CANDIDATES_ID + ' ' + adapterKey + ' ' + shapeClass`. */
 export class TuningCache {
   private readonly entries = new Map<string, TuningEntry>();
 
   get(gpu: GpuDevice, shape: MatmulShape): TuningEntry | undefined {
-    return this.entries.get(`${adapterKey(gpu)} ${shapeClass(shape)}`);
+    return this.entries.get(cacheKey(gpu, shape));
   }
 
   set(gpu: GpuDevice, shape: MatmulShape, entry: TuningEntry): void {
-    this.entries.set(`${adapterKey(gpu)} ${shapeClass(shape)}`, entry);
+    this.entries.set(cacheKey(gpu, shape), entry);
   }
 
   get size(): number {
@@ -128,7 +160,8 @@ function isConfig(value: unknown): value is MatmulConfig {
   return (
     typeof v.family === 'string' &&
     FAMILIES.includes(v.family as MatmulFamily) &&
-    ['wgX', 'wgY', 'tm', 'tn', 'bk'].every((key) => typeof v[key] === 'number')
+    ['wgX', 'wgY', 'tm', 'tn', 'bk'].every((key) => typeof v[key] === 'number') &&
+    (v.subgroup === undefined || typeof v.subgroup === 'number')
   );
 }
 

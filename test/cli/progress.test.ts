@@ -142,6 +142,40 @@ describe('progress bar off a terminal', () => {
     expect(writes[3]).toMatch(/^train step 300\/1,000 \(30%\) .*elapsed 30s\n$/);
   });
 
+  it('prints the last step once, at the finish', () => {
+    const { bar, writes, clock } = harness(false, { total: 20, lineEveryMs: 10_000 });
+    clock.ms = 20_000;
+    bar.update({ step: 20, loss: 1 });
+    expect(writes).toHaveLength(0);
+    bar.finish('done');
+    expect(writes).toEqual([
+      expect.stringMatching(/^train step 20\/20 \(100%\) loss 1\.0000 elapsed 20s\n$/),
+      'done\n',
+    ]);
+  });
+
+  it('an interrupt right after a plain line does not print that line again', () => {
+    const { bar, writes, clock } = harness(false);
+    clock.ms = 10_000;
+    bar.update({ step: 40 });
+    bar.interrupt('stopped as asked');
+    expect(writes).toEqual([
+      expect.stringMatching(/^train step 40\/1,000/),
+      'interrupted at step 40: stopped as asked\n',
+    ]);
+    const other = harness(false);
+    other.clock.ms = 10_000;
+    other.bar.update({ step: 40 });
+    other.clock.ms = 11_000;
+    other.bar.update({ step: 41 });
+    other.bar.interrupt('stopped');
+    expect(other.writes.map((w) => w.slice(0, 22))).toEqual([
+      'train step 40/1,000 (4',
+      'train step 41/1,000 (4',
+      'interrupted at step 41',
+    ]);
+  });
+
   it('uses plain lines on a TTY when CI is set', () => {
     const writes: string[] = [];
     const bar = new ProgressBar({

@@ -200,7 +200,7 @@ describe('the graph executor', () => {
       );
       expect(error).toBeInstanceOf(VitmRuntimeError);
       // add and exp are fused into one kernel; the error names it and both equations.
-      expect((error as Error).message).toMatch(/kernel 'fused_add_exp\[r1:c:f32->f32\]' \(from add %1, exp %2\)/);
+      expect((error as Error).message).toMatch(/kernel 'fused_add_exp\[r1:c:f32->f32:x4\]' \(from add %1, exp %2\)/);
     } finally {
       gpu.dispose();
     }

@@ -131,7 +131,9 @@ const LAYOUTS = [
 ] as const;
 
 const describeConfig = (c: MatmulConfig): string =>
-  `${c.family} ${c.wgY}x${c.wgX} tile ${c.tm}x${c.tn}` + (c.family === 'workgroup' ? ` k${c.bk}` : '');
+  `${c.family} ${c.wgY}x${c.wgX} tile ${c.tm}x${c.tn}` +
+  (c.family === 'workgroup' ? ` k${c.bk}` : '') +
+  (c.subgroup === undefined ? '' : ` subgroup ${c.subgroup}`);
 
 describe('matmul kernels against a float64 product', () => {
   it.for(CANDIDATE_CONFIGS.map((config) => [describeConfig(config), config] as const))(
@@ -189,8 +191,15 @@ describe('matmul kernels against a float64 product', () => {
       expected.value[i] = Math.max(v, 0);
       expected.bound[i] = (expected.bound[i] ?? 0) + 2 ** -23 * Math.abs(v);
     }
-    for (const family of ['register', 'broadcast', 'workgroup'] as const) {
-      const config = CANDIDATE_CONFIGS.find((c) => c.family === family && configFits(gpu, c));
+    for (const [family, subgroup] of [
+      ['register', false],
+      ['register', true],
+      ['broadcast', false],
+      ['workgroup', false],
+    ] as const) {
+      const config = CANDIDATE_CONFIGS.find(
+        (c) => c.family === family && (c.subgroup !== undefined) === subgroup && configFits(gpu, c),
+      );
       if (!config) continue;
       const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias] });
       expect(firstMismatch(got, expected), family).toBeUndefined();

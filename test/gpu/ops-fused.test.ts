@@ -148,6 +148,40 @@ describe('elementwise fusion on the GPU', () => {
     },
   );
 
+  it(
+    'reads four elements per invocation with every kind of operand, equal to the reference',
+    { timeout: 120_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const b = new GraphBuilder();
+      const x = b.data('x', [2, 3, 8]); // contiguous: a vec4
+      const bias = b.data('bias', [8]); // broadcast along the rows, consecutive along them: a vec4 at its offset
+      const rstd = b.data('rstd', [2, 3, 1]); // one value per row: a splat
+      const s = b.data('s', [1]); // one value in all: a splat
+      const y = b.mul(b.add(b.mul(b.sub(x, bias), rstd), s), b.tanh(x));
+      const graph = b.build({ y });
+      const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+      expect(plan.steps.map((st) => st.name)).toEqual(['fused_sub_mul_add_tanh_mul[r3:cbbs:f32,f32,f32,f32->f32:x4]']);
+      const data = (n: number, k: number): number[] =>
+        Array.from({ length: n }, (_, i) => Math.fround(Math.sin(k * 7.1 + i * 1.3) * 2));
+      const inputs: Record<string, RefTensor> = {
+        x: makeTensor('f32', [2, 3, 8], data(48, 1)),
+        bias: makeTensor('f32', [8], data(8, 2)),
+        rstd: makeTensor('f32', [2, 3, 1], data(6, 3)),
+        s: makeTensor('f32', [1], data(1, 4)),
+      };
+      const want = (evaluate(graph, inputs).y as RefTensor).data;
+      const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
+      expect(got.length).toBe(48);
+      // Inputs lie in [-2, 2], so every intermediate stays below 16 in magnitude: four roundings of at most
+      // 16 * 2^-24 each, plus tanh's few-ulp error scaled by a factor below 10, stay under 5 * 64 * 2^-24.
+      got.forEach((v, i) => {
+        expect(Math.abs(v - (want[i] as number)), `y[${i}]`).toBeLessThanOrEqual(5 * 64 * 2 ** -24);
+      });
+    },
+  );
+
   it('inlines non-finite and out-of-range constants', { timeout: 120_000 }, async (ctx: TestContext) => {
     devicePromise ??= openTestDevice(ctx);
     const gpu = await devicePromise;
@@ -363,10 +397,12 @@ describe('elementwise fusion on the GPU', () => {
     const y = b.mul(b.sigmoid(shared), b.add(shared, 1));
     const graph = b.build({ y });
     const plan = planGraph(graph, { caps: { maxWorkgroupsPerDimension: 65535, shaderF16: false } });
-    // tanh(add) is one kernel (its result is used twice, so it is stored); sigmoid, full, add and mul another.
+    // tanh(add) is one kernel (its result is used twice, so it is stored); sigmoid, full, add and mul another. The
+    // second reads and writes four elements per invocation (`x4`: 12 contiguous elements); the first cannot, since
+    // rows of 3 would split a vec4 of the broadcast bias.
     expect(plan.steps.map((s) => s.name)).toEqual([
       'fused_add_tanh[r2:cb:f32,f32->f32]',
-      'fused_sigmoid_full_add_mul[r2:c:f32->f32]',
+      'fused_sigmoid_full_add_mul[r2:c:f32->f32:x4]',
     ]);
     expect(plan.values.has(shared.id)).toBe(true);
   });

@@ -30,7 +30,7 @@ import {
   stateSlots,
   stepConstants,
 } from '../../runtime/train/optimizer.js';
-import { train, type TrainResult } from '../../runtime/train/trainer.js';
+import { train, type TrainEvent, type TrainResult } from '../../runtime/train/trainer.js';
 import type { GpuDevice } from '../../runtime/webgpu/device.js';
 import { openTestDevice } from '../support/gpu.js';
 
@@ -110,7 +110,7 @@ let runs = 0;
 async function run(
   gpu: GpuDevice,
   name: string,
-  options: { stopAfter?: number; resume?: string; checkpointEvery?: number } = {},
+  options: { stopAfter?: number; resume?: string; checkpointEvery?: number; onEvent?: (e: TrainEvent) => void } = {},
 ): Promise<TrainResult> {
   const { config, model } = setup(name);
   return train({
@@ -119,6 +119,7 @@ async function run(
     config,
     runDir: options.resume ?? join(dir, `${name}-${runs++}`),
     ...(options.resume ? { resume: true } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.stopAfter === undefined ? {} : { stopAfter: options.stopAfter }),
     checkpointEvery: options.checkpointEvery ?? 1000,
     logEvery: 1,
@@ -299,6 +300,27 @@ describe('resume', { timeout: 300_000 }, () => {
       .filter((r) => r.split === 'train')
       .map((r) => r.step);
     expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('a recorded tile this device cannot run is chosen again, and the run goes on', async (ctx) => {
+    const g = await device(ctx);
+    const part = await run(g, 'resume', { stopAfter: 3 });
+    const stateFile = join(part.runDir, 'checkpoints', 'step-00000003', 'state.json');
+    const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+      state: { extra: { tiles: { key: string; config: Record<string, unknown> }[] } };
+    };
+    const tiles = saved.state.extra.tiles;
+    expect(tiles.length).toBeGreaterThan(0);
+    // A subgroup size no adapter reports: the tile cannot run here.
+    for (const t of tiles) t.config = { ...t.config, subgroup: 3 };
+    writeFileSync(stateFile, JSON.stringify(saved));
+    const starts: TrainEvent[] = [];
+    const resumed = await run(g, 'resume', {
+      resume: part.runDir,
+      onEvent: (e) => e.kind === 'start' && starts.push(e),
+    });
+    expect(resumed.step).toBe(8);
+    expect(starts).toEqual([expect.objectContaining({ kind: 'start', step: 3, retiled: tiles.length })]);
   });
 
   it('refuses to resume with other training settings', async (ctx) => {

@@ -8,11 +8,14 @@
  *   (TN in vec4 columns) and streams A and B straight from storage, four reduction steps per iteration, with vec4
  *   loads along each operand's contiguous axis where the layout allows it. Software rasterisers such as llvmpipe
  *   run a workgroup as SIMD lanes on one CPU thread, where a barrier ends the vectorised region and workgroup
- *   memory is ordinary memory; there, this family is several times faster than a tiled one.
+ *   memory is ordinary memory; there, this family is several times faster than a tiled one. Where the device has
+ *   subgroups of a known size (`MatmulConfig.subgroup`), the lanes split each step's A loads and pass the values
+ *   round with `subgroupBroadcast`: llvmpipe turns every storage load whose address is not a constant into a loop
+ *   over the lanes, and this leaves one such load (a vec4 of B) per lane and step.
  * - `broadcast`: also barrier-free, shaped for SIMD-across-invocations compilers. A workgroup is one row of `wgX`
- *   invocations that share their TM rows, so every A address is uniform across the workgroup (one scalar load,
- *   broadcast to all lanes), and each invocation owns TN scalar columns strided by `wgX` (neighbouring lanes read
- *   neighbouring B elements). Per reduction step a SIMD group then issues TN lane-varying loads (gathers on a CPU)
+ *   invocations that share their TM rows, so every A address is uniform across the workgroup (a compiler that sees
+ *   it can issue one scalar load and broadcast it; llvmpipe does so only for addresses built from constants), and
+ *   each invocation owns TN scalar columns strided by `wgX` (neighbouring lanes read neighbouring B elements). Per reduction step a SIMD group then issues TN lane-varying loads (gathers on a CPU)
  *   for TM x TN fused multiply-adds, and TM x TN accumulators stay within a CPU's vector register file.
  * - `workgroup`: the classic GPU kernel. A workgroup cooperatively stages a BK-deep slab of A and B in workgroup
  *   memory (loads coalesced along the contiguous axis), synchronises, and each invocation then accumulates its
@@ -44,6 +47,14 @@ export interface MatmulConfig {
   readonly tn: number;
   /** Depth of the workgroup-memory slab (`workgroup` family only; a multiple of 4). */
   readonly bk: number;
+  /**
+   * Register family only: the device's subgroup size S (all its subgroups exactly that size). The lanes of a subgroup
+   * then share the A loads of a reduction step: lane s loads the s-th of the tile's A values (or vec4s), and
+   * `subgroupBroadcast` hands each value to every lane, so a step costs TM/S lane-varying A loads instead of TM.
+   * Needs wgY = 1 (every invocation of a workgroup owns the same rows, however invocations form subgroups) and
+   * wgX a multiple of S (whole subgroups).
+   */
+  readonly subgroup?: number;
 }
 
 /**
@@ -88,7 +99,8 @@ export function matmulKernelName(spec: MatmulKernelSpec): string {
   const layout = `${spec.transposeA ? 't' : 'n'}${spec.transposeB ? 't' : 'n'}`;
   const vec = `${spec.vecA ? 'v' : 's'}${spec.vecB ? 'v' : 's'}`;
   const tile = `${c.wgY}x${c.wgX}_${c.tm}x${c.tn}` + (c.family === 'workgroup' ? `_k${c.bk}` : '');
-  return `matmul_${c.family}_${layout}${vec}_${tile}` + (spec.epilogue ? '_epi' : '');
+  const sg = c.subgroup === undefined ? '' : `_sg${c.subgroup}`;
+  return `matmul_${c.family}_${layout}${vec}_${tile}${sg}` + (spec.epilogue ? '_epi' : '');
 }
 
 /** Rows and columns of C one workgroup covers. */
@@ -119,6 +131,13 @@ export function checkConfig(config: MatmulConfig): void {
   positive('tm', config.tm);
   positive('tn', config.tn);
   positive('bk', config.bk);
+  if (config.subgroup !== undefined) {
+    positive('subgroup', config.subgroup);
+    if (config.family !== 'register') throw new RangeError('matmul config: subgroup loads are for the register family');
+    if (config.wgY !== 1) throw new RangeError('matmul config: subgroup loads need wgY = 1');
+    if (config.wgX % config.subgroup !== 0)
+      throw new RangeError('matmul config: subgroup loads need wgX to be a multiple of the subgroup size');
+  }
   if (config.family === 'broadcast') {
     if (config.wgY !== 1) throw new RangeError('matmul config: the broadcast family needs wgY = 1');
     return;
@@ -221,6 +240,55 @@ function stores(tm: number, vn: number): string {
 }
 
 /**
+ * A loads shared by the lanes of a subgroup (register family, wgY = 1, so every lane needs the same TM x 4 values of
+ * A per reduction step). The values are numbered and lane s of load group g loads value g*S + s, as one vec4 where
+ * the layout allows it; `value(i, kk)` then takes A[row_i, k + kk] from its lane with `subgroupBroadcast`. Lanes past
+ * the last value load a clamped duplicate. `setup` goes before the reduction loop, `loads` at the top of its body;
+ * `rt_g` (row of lane s in group g, for the scalar K remainder) is set up too.
+ */
+function subgroupA(
+  spec: MatmulKernelSpec,
+  sg: number,
+): { setup: string[]; loads: string[]; value: (i: number, kk: number) => string } {
+  const { tm } = spec.config;
+  const setup: string[] = [];
+  const loads: string[] = [];
+  const lane = (g: number, count: number): string => `min(${g * sg}u + mm_lane, ${count - 1}u)`;
+  for (const g of range(Math.ceil(tm / sg)))
+    setup.push(`  let rt_${g} = min(mm_rowBase + ${lane(g, tm)}, mm_p.M - 1u);`);
+  if (!spec.transposeA && spec.vecA) {
+    // Value i is the vec4 A[row_i, k .. k + 3].
+    for (const g of range(Math.ceil(tm / sg)))
+      loads.push(`    let sav_${g} = mm_A[(${indexA(spec, `rt_${g}`, 'k')}) >> 2u];`);
+    for (const i of range(tm))
+      loads.push(`    let sa_${i} = subgroupBroadcast(sav_${Math.floor(i / sg)}, ${i % sg}u);`);
+    return { setup, loads, value: (i, kk) => `sa_${i}[${kk}]` };
+  }
+  if (spec.transposeA && spec.vecA && tm % 4 === 0) {
+    // Value c = 4q + kk is the vec4 A[row_4q .. row_4q + 3, k + kk] (contiguous in the stored [K, M]).
+    for (const g of range(Math.ceil(tm / sg))) {
+      setup.push(`  let sq_${g} = ${lane(g, tm)};`);
+      setup.push(`  let srq_${g} = min(mm_rowBase + (sq_${g} >> 2u) * 4u, mm_p.M - 4u);`);
+      loads.push(`    let sag_${g} = mm_A[(${indexA(spec, `srq_${g}`, `k + (sq_${g} & 3u)`)}) >> 2u];`);
+    }
+    for (const c of range(tm))
+      loads.push(`    let sa_${c} = subgroupBroadcast(sag_${Math.floor(c / sg)}, ${c % sg}u);`);
+    return { setup, loads, value: (i, kk) => `sa_${4 * Math.floor(i / 4) + kk}[${i % 4}]` };
+  }
+  // Any layout, element by element: value c = 4i + kk is A[row_i, k + kk].
+  for (const g of range(Math.ceil((4 * tm) / sg))) {
+    setup.push(`  let sc_${g} = ${lane(g, 4 * tm)};`);
+    setup.push(`  let src_${g} = min(mm_rowBase + (sc_${g} >> 2u), mm_p.M - 1u);`);
+    loads.push(`    let sas_${g} = mm_a(${indexA(spec, `src_${g}`, `k + (sc_${g} & 3u)`)});`);
+  }
+  return {
+    setup,
+    loads,
+    value: (i, kk) => `subgroupBroadcast(sas_${Math.floor((4 * i + kk) / sg)}, ${(4 * i + kk) % sg}u)`,
+  };
+}
+
+/**
  * The register family. Invocation (lx, ly) of a workgroup owns rows `rowBase + ly*TM + i` and, for each vec4 group
  * v, columns `colBase + 4*(v*wgX + lx) .. +3`: neighbouring invocations touch neighbouring vec4s of B and C, which
  * keeps SIMD lanes (llvmpipe) or warps (GPUs) on the same cache lines.
@@ -230,8 +298,10 @@ function registerKernel(spec: MatmulKernelSpec): string {
   const vn = tn / 4;
   const { rows, cols } = workgroupTile(spec.config);
   const out: string[] = [];
+  const sg = spec.config.subgroup;
+  const laneArg = sg === undefined ? '' : ', @builtin(subgroup_invocation_id) mm_lane: u32';
   out.push(`@compute @workgroup_size(${wgX}, ${wgY})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneArg}) {
 ${tileHead()}
   let mm_rowBase = mm_tileRow * ${rows}u${wgY === 1 ? '' : ` + lid.y * ${tm}u`};
   let mm_colBase = mm_tileCol * ${cols}u;`);
@@ -250,11 +320,15 @@ ${tileHead()}
   if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
   if (spec.vecB && !spec.transposeB) for (const v of range(vn)) out.push(`  let cg_${v} = min(col_${v}, mm_p.N - 4u);`);
   for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
+  const shared = sg === undefined ? undefined : subgroupA(spec, sg);
+  if (shared) out.push(...shared.setup);
   out.push(`  let mm_k4 = mm_p.K & ~3u;
   for (var k = 0u; k < mm_k4; k = k + 4u) {`);
   // a_i_kk: scalar A[row_i, k + kk].
   const aVal = (i: number, kk: number): string => `a_${i}_${kk}`;
-  if (!spec.transposeA && spec.vecA) {
+  if (shared) {
+    out.push(...shared.loads);
+  } else if (!spec.transposeA && spec.vecA) {
     for (const i of range(tm)) out.push(`    let av_${i} = mm_A[(${indexA(spec, `rc_${i}`, 'k')}) >> 2u];`);
   } else if (aRowGroups) {
     for (const g of range(tm / 4))
@@ -262,6 +336,7 @@ ${tileHead()}
         out.push(`    let ag_${g}_${kk} = mm_A[(${indexA(spec, `rg_${g}`, `k + ${kk}u`)}) >> 2u];`);
   }
   const aExpr = (i: number, kk: number): string => {
+    if (shared) return shared.value(i, kk);
     if (!spec.transposeA && spec.vecA) return `av_${i}[${kk}]`;
     if (aRowGroups) return `ag_${Math.floor(i / 4)}_${kk}[${i % 4}]`;
     return `mm_a(${indexA(spec, `rc_${i}`, `k + ${kk}u`)})`;
@@ -297,8 +372,14 @@ ${tileHead()}
         .map((c) => `mm_b(${indexB(spec, 'k', `cc_${v}_${c}`)})`)
         .join(', ')});`,
     );
+  if (sg !== undefined)
+    for (const g of range(Math.ceil(tm / sg))) out.push(`    let at_${g} = mm_a(${indexA(spec, `rt_${g}`, 'k')});`);
   for (const i of range(tm)) {
-    out.push(`    let a_${i} = mm_a(${indexA(spec, `rc_${i}`, 'k')});`);
+    const a =
+      sg === undefined
+        ? `mm_a(${indexA(spec, `rc_${i}`, 'k')})`
+        : `subgroupBroadcast(at_${Math.floor(i / sg)}, ${i % sg}u)`;
+    out.push(`    let a_${i} = ${a};`);
     for (const v of range(vn)) out.push(`    acc_${i}_${v} = fma(vec4<f32>(a_${i}), b_${v}, acc_${i}_${v});`);
   }
   out.push(`  }`);
@@ -455,5 +536,6 @@ export function generateMatmulWgsl(spec: MatmulKernelSpec): string {
   checkConfig(spec.config);
   if (spec.epilogue) checkEpilogue(spec.epilogue);
   const body = kernelBody(spec);
-  return `// ${matmulKernelName(spec)} (generated by vitm)\n${prelude(spec)}\n${body}\n`;
+  const enable = spec.config.subgroup === undefined ? '' : 'enable subgroups;\n\n';
+  return `// ${matmulKernelName(spec)} (generated by vitm)\n${enable}${prelude(spec)}\n${body}\n`;
 }

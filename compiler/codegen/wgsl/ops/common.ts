@@ -242,6 +242,8 @@ export interface StorageVar {
   readonly dtype: DType;
   readonly buffer: BufferRef;
   readonly access: 'read' | 'read_write';
+  /** Declared as an array of vec4 of the element type (the buffer's length is a multiple of 4 elements). */
+  readonly vec4?: boolean;
 }
 
 export interface KernelSource {
@@ -274,7 +276,10 @@ export function assembleKernel(src: KernelSource, caps: DeviceCaps): WgslKernel 
       .replace(/\bprmf\((\d+)u\)/g, (_, i: string) => `bitcast<f32>(${src.params.at(Number(i))}u)`)
       .replace(/\bprm\((\d+)u\)/g, (_, i: string) => `${src.params.at(Number(i))}u`);
   const decls = src.storage
-    .map((s, i) => `@group(0) @binding(${i + 1}) var<storage, ${s.access}> ${s.name}: array<${storageType(s.dtype)}>;`)
+    .map((s, i) => {
+      const element = s.vec4 ? `vec4<${storageType(s.dtype)}>` : storageType(s.dtype);
+      return `@group(0) @binding(${i + 1}) var<storage, ${s.access}> ${s.name}: array<${element}>;`;
+    })
     .join('\n');
   const f16 = src.storage.some((s) => s.dtype === 'f16') ? 'enable f16;\n' : '';
   const wgsl = `${f16}// ${src.name}

@@ -161,6 +161,37 @@ export function elementwiseKernel(
     stridesAt.push(params.pushAll(broadcastStrides(o.shape, outShape)));
     names.push(`o${k}`);
   });
+  const flags = strided.map((s, k) => (s ? 'b' : sizeOf(operands[k]?.shape ?? []) === 1 ? 's' : 'c')).join('');
+  const dtypes = operands.map((o) => o.dtype).join(',');
+  const vector = vectorPlan(operands, outShape, strided, out.dtype);
+  if (vector) {
+    // Four consecutive elements per invocation, read and written as vec4 where the operand is contiguous over them.
+    const storage: StorageVar[] = operands.map((o, k) => ({
+      name: `in${k}`,
+      dtype: o.dtype,
+      buffer: o.buffer,
+      access: 'read',
+      ...(vector[k] === 'splat' ? {} : { vec4: true }),
+    }));
+    storage.push({ name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', vec4: true });
+    const offsets = names.length > 0 ? offsetsCode('gi * 4u', rank, dimsAt, names, stridesAt) + '\n' : '';
+    const loadLines = operands.map((o, k) => {
+      const index = strided[k]
+        ? vector[k] === 'splat'
+          ? `o${k}`
+          : `o${k} >> 2u`
+        : sizeOf(o.shape) === 1
+          ? '0u'
+          : 'gi';
+      return `  let v${k} = in${k}[${index}];`;
+    });
+    const lanes = range4.map((c) => expr(operands.map((_, k) => (vector[k] === 'splat' ? `v${k}` : `v${k}[${c}]`))));
+    const body = `${offsets}${loadLines.join('\n')}\n  out[gi] = vec4<f32>(${lanes.join(', ')});`;
+    return assembleKernel(
+      { name: `${name}[r${rank}:${flags}:${dtypes}->${out.dtype}:x4]`, storage, body, threads: n / 4, params },
+      caps,
+    );
+  }
   const storage: StorageVar[] = operands.map((o, k) => ({
     name: `in${k}`,
     dtype: o.dtype,
@@ -176,12 +207,42 @@ export function elementwiseKernel(
   const loadLines = loads.map((l, k) => `  let v${k} = ${l};`).join('\n');
   const value = expr(operands.map((_, k) => `v${k}`));
   const body = `${offsets}${loadLines}\n  out[gi] = ${narrow(value, out.dtype)};`;
-  const flags = strided.map((s, k) => (s ? 'b' : sizeOf(operands[k]?.shape ?? []) === 1 ? 's' : 'c')).join('');
-  const dtypes = operands.map((o) => o.dtype).join(',');
   return assembleKernel(
     { name: `${name}[r${rank}:${flags}:${dtypes}->${out.dtype}]`, storage, body, threads: n, params },
     caps,
   );
+}
+
+const range4 = [0, 1, 2, 3] as const;
+
+/**
+ * How each operand of an f32 elementwise kernel is read when every invocation computes four consecutive elements
+ * (`vec4`: one vec4 of the operand, `splat`: one value for all four), or undefined when that layout does not apply.
+ * llvmpipe pays for a storage access per SIMD lane and access, not per element, so a vec4 per access reads and
+ * writes four elements for about the price of one. Needs f32 throughout and a multiple of 4 elements; a broadcast
+ * operand also needs the four elements to lie in one row of the output (last axis a multiple of 4) and to be
+ * consecutive in the operand (last-axis stride 1: a vec4) or the same element (stride 0: a splat).
+ */
+function vectorPlan(
+  operands: readonly Operand[],
+  outShape: readonly number[],
+  strided: readonly boolean[],
+  outDtype: DType,
+): ('vec4' | 'splat')[] | undefined {
+  const n = sizeOf(outShape);
+  if (n % 4 !== 0 || outDtype !== 'f32' || operands.some((o) => o.dtype !== 'f32')) return undefined;
+  const last = outShape[outShape.length - 1] ?? 1;
+  const plan: ('vec4' | 'splat')[] = [];
+  for (const [k, o] of operands.entries()) {
+    if (sizeOf(o.shape) === 1) plan.push('splat');
+    else if (!strided[k]) plan.push('vec4');
+    else {
+      const lastStride = broadcastStrides(o.shape, outShape)[outShape.length - 1];
+      if (last % 4 !== 0 || (lastStride !== 0 && lastStride !== 1)) return undefined;
+      plan.push(lastStride === 0 ? 'splat' : 'vec4');
+    }
+  }
+  return plan;
 }
 
 /** A kernel filling `out` with a constant. */

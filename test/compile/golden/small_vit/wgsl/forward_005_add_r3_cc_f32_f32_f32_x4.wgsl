@@ -1,11 +1,11 @@
-// mul[r3:cb:f32,f32->f32]
-struct Params { w: array<vec4<u32>, 2> }
+// add[r3:cc:f32,f32->f32:x4]
+struct Params { w: array<vec4<u32>, 1> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> in0: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> in1: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -107,19 +107,8 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(6u)) { return; }
-  var o1 = 0u;
-  var rem_o1 = gi;
-  { let c = rem_o1 % 8u; rem_o1 = rem_o1 / 8u;
-    o1 += c * 1u;
-  }
-  { let c = rem_o1 % 5u; rem_o1 = rem_o1 / 5u;
-    o1 += c * 0u;
-  }
-  { let c = rem_o1 % 1u; rem_o1 = rem_o1 / 1u;
-    o1 += c * 0u;
-  }
+  if (gi >= prm(3u)) { return; }
   let v0 = in0[gi];
-  let v1 = in1[o1];
-  out[gi] = (v0 * v1);
+  let v1 = in1[gi];
+  out[gi] = vec4<f32>((v0[0] + v1[0]), (v0[1] + v1[1]), (v0[2] + v1[2]), (v0[3] + v1[3]));
 }

@@ -1,10 +1,14 @@
-// gelu[r3:c:f32->f32]
-struct Params { w: array<vec4<u32>, 1> }
+// fused_sub_mul_sub_mul[r3:bcbcb:f32,f32,f32,f32,f32->f32:x4]
+struct Params { w: array<vec4<u32>, 4> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
 @group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> in2: array<f32>;
+@group(0) @binding(4) var<storage, read> in3: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> in4: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -106,7 +110,30 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(3u)) { return; }
-  let v0 = in0[gi];
-  out[gi] = vgelu(v0);
+  if (gi >= prm(12u)) { return; }
+  var o0 = 0u;
+  var o2 = 0u;
+  var o4 = 0u;
+  var rem_o0 = gi * 4u;
+  { let c = rem_o0 % 8u; rem_o0 = rem_o0 / 8u;
+    o0 += c * 0u;
+    o2 += c * 0u;
+    o4 += c * 0u;
+  }
+  { let c = rem_o0 % 5u; rem_o0 = rem_o0 / 5u;
+    o0 += c * 1u;
+    o2 += c * 1u;
+    o4 += c * 1u;
+  }
+  { let c = rem_o0 % 1u; rem_o0 = rem_o0 / 1u;
+    o0 += c * 0u;
+    o2 += c * 0u;
+    o4 += c * 0u;
+  }
+  let v0 = in0[o0];
+  let v1 = in1[gi];
+  let v2 = in2[o2];
+  let v3 = in3[gi];
+  let v4 = in4[o4];
+  out[gi] = vec4<f32>((v0 * ((v1[0] - v2) - (v3[0] * v4))), (v0 * ((v1[1] - v2) - (v3[1] * v4))), (v0 * ((v1[2] - v2) - (v3[2] * v4))), (v0 * ((v1[3] - v2) - (v3[3] * v4))));
 }
