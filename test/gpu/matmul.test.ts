@@ -9,10 +9,17 @@ import {
   matmulShape,
   prepareMatmul,
   splitGrid,
+  subgroupSize,
   type MatmulShape,
 } from '../../runtime/webgpu/matmul.js';
 import { cachedPipelineCount } from '../../runtime/webgpu/pipeline-cache.js';
-import { CANDIDATE_CONFIGS, selectMatmulConfig, shapeClass, TuningCache } from '../../runtime/webgpu/tuning.js';
+import {
+  CANDIDATE_CONFIGS,
+  CANDIDATES_ID,
+  selectMatmulConfig,
+  shapeClass,
+  TuningCache,
+} from '../../runtime/webgpu/tuning.js';
 import { openTestDevice } from '../support/gpu.js';
 
 /**
@@ -235,6 +242,28 @@ describe('matmul pipelines and tuning', () => {
     const restored = TuningCache.fromJSON(JSON.parse(JSON.stringify(cache)));
     expect(restored.get(gpu, shape)?.config).toEqual(chosen);
     expect(restored.size).toBe(1);
+    // The key carries the candidate list's fingerprint: an entry saved under another list is not used.
+    const [key] = Object.keys(restored.toJSON());
+    expect(key?.startsWith(`${CANDIDATES_ID} `)).toBe(true);
+    const stale = TuningCache.fromJSON({ [key?.replace(CANDIDATES_ID, 'c00000000') ?? '']: cache.get(gpu, shape) });
+    expect(stale.size).toBe(1);
+    expect(stale.get(gpu, shape)).toBeUndefined();
+  });
+
+  it('offers the subgroup tiles exactly where the device has subgroups of their size', async (ctx) => {
+    const gpu = await device(ctx);
+    const size = subgroupSize(gpu);
+    for (const config of CANDIDATE_CONFIGS.filter((c) => c.subgroup !== undefined))
+      expect(configFits(gpu, config)).toBe(size === config.subgroup);
+    expect(
+      generateMatmulWgsl({
+        config: { ...(CANDIDATE_CONFIGS[0] as MatmulConfig), subgroup: 8 },
+        transposeA: false,
+        transposeB: false,
+        vecA: true,
+        vecB: true,
+      }),
+    ).toMatch(/^\/\/ .*\nenable subgroups;/);
   });
 
   it('rejects an epilogue with a reserved or duplicate input name', () => {

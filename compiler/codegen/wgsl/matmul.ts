@@ -15,8 +15,9 @@
  * - `broadcast`: also barrier-free, shaped for SIMD-across-invocations compilers. A workgroup is one row of `wgX`
  *   invocations that share their TM rows, so every A address is uniform across the workgroup (a compiler that sees
  *   it can issue one scalar load and broadcast it; llvmpipe does so only for addresses built from constants), and
- *   each invocation owns TN scalar columns strided by `wgX` (neighbouring lanes read neighbouring B elements). Per reduction step a SIMD group then issues TN lane-varying loads (gathers on a CPU)
- *   for TM x TN fused multiply-adds, and TM x TN accumulators stay within a CPU's vector register file.
+ *   each invocation owns TN scalar columns strided by `wgX` (neighbouring lanes read neighbouring B elements). Per
+ *   reduction step a SIMD group then issues TN lane-varying loads (gathers on a CPU) for TM x TN fused
+ *   multiply-adds, and TM x TN accumulators stay within a CPU's vector register file.
  * - `workgroup`: the classic GPU kernel. A workgroup cooperatively stages a BK-deep slab of A and B in workgroup
  *   memory (loads coalesced along the contiguous axis), synchronises, and each invocation then accumulates its
  *   TM x TN register block from the shared slab.
@@ -308,7 +309,8 @@ ${tileHead()}
   // Unclamped indices (for the store) and clamped ones (for loads: always in bounds, so no check in the loop).
   for (const i of range(tm)) {
     out.push(`  let row_${i} = mm_rowBase + ${i}u;`);
-    out.push(`  let rc_${i} = min(row_${i}, mm_p.M - 1u);`);
+    // With subgroup loads, A is read at the lanes' own rows (`subgroupA`), not at these.
+    if (sg === undefined) out.push(`  let rc_${i} = min(row_${i}, mm_p.M - 1u);`);
   }
   for (const v of range(vn)) {
     out.push(`  let col_${v} = mm_colBase + ${4 * v * wgX}u + lid.x * 4u;`);
@@ -316,7 +318,7 @@ ${tileHead()}
   }
   // A transposed and vec4-bound: four consecutive rows come in one vec4 (M % 4 == 0 there, so a clamped base
   // rounded down to a multiple of 4 stays in bounds).
-  const aRowGroups = spec.transposeA && spec.vecA && tm % 4 === 0;
+  const aRowGroups = sg === undefined && spec.transposeA && spec.vecA && tm % 4 === 0;
   if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
   if (spec.vecB && !spec.transposeB) for (const v of range(vn)) out.push(`  let cg_${v} = min(col_${v}, mm_p.N - 4u);`);
   for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
