@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { GraphBuilder } from '../../compiler/ir/builder.js';
+import { vectorCopy, type StridedSide } from '../../compiler/codegen/wgsl/ops/layout.js';
 import { planGraph } from '../../compiler/codegen/wgsl/ops/plan.js';
 import { evaluate } from '../../runtime/reference/interpret.js';
 import { makeTensor, type RefTensor } from '../../runtime/reference/tensor.js';
@@ -76,4 +77,80 @@ describe('composed layout copies on the GPU', () => {
       }
     },
   );
+
+  it(
+    'copies that keep the last axis move four elements per invocation and equal the reference',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const arbVecCase = fc.record({
+        lead: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }),
+        last: fc.constantFrom(4, 8, 12),
+        seed: fc.nat(),
+        axis: fc.nat(),
+        parts: fc.integer({ min: 1, max: 3 }),
+      });
+      let vectorised = 0;
+      for (const c of fc.sample(arbVecCase, { numRuns: 8, seed: 0x4c0 })) {
+        const xShape = [...c.lead, c.last];
+        const rank = xShape.length;
+        // A permutation of the leading axes only, so the last axis stays contiguous on both sides.
+        const leadPerm = fc.sample(
+          fc.shuffledSubarray([...Array(rank - 1).keys()], { minLength: rank - 1, maxLength: rank - 1 }),
+          { numRuns: 1, seed: c.seed },
+        )[0] ?? [...Array(rank - 1).keys()];
+        const perm = [...leadPerm, rank - 1];
+        const b = new GraphBuilder();
+        const x = b.data('x', xShape);
+        const t = b.transpose(x, perm);
+        const tShape = perm.map((p) => xShape[p] ?? 1);
+        const sliceAxis = c.axis % (rank - 1);
+        const size = tShape[sliceAxis] ?? 1;
+        const half = b.slice(t, sliceAxis, Math.floor(size / 2), size);
+        const ys = Array.from({ length: c.parts }, (_, i) => b.data(`y${i}`, xShape));
+        const joined = b.transpose(b.concat(ys, c.axis % rank), perm);
+        const graph = b.build({ t, half, joined });
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        vectorised += plan.steps.filter((st) => st.name.endsWith(':x4]')).length;
+        let state = c.seed;
+        const values = (n: number): number[] =>
+          Array.from({ length: n }, () => {
+            state = (state * 1103515245 + 12345) >>> 0;
+            return Math.fround(state / 2 ** 32 - 0.5);
+          });
+        const inputs: Record<string, RefTensor> = { x: makeTensor('f32', xShape, values(count(xShape))) };
+        for (let i = 0; i < c.parts; i++) inputs[`y${i}`] = makeTensor('f32', xShape, values(count(xShape)));
+        const want = evaluate(graph, inputs);
+        const got = await runGraphOnGpu(gpu, graph, inputs);
+        for (const name of ['t', 'half', 'joined'])
+          expect(Array.from(got[name]?.data ?? []), name).toEqual(Array.from((want[name] as RefTensor).data));
+      }
+      expect(vectorised).toBeGreaterThan(8);
+    },
+  );
+});
+
+describe('vectorCopy', () => {
+  const side = (strides: number[] | 'contiguous', base = 0): StridedSide => ({
+    buffer: { kind: 'value', id: 0 },
+    strides,
+    base,
+  });
+  it('divides shapes, strides and bases by four where the last axis is contiguous on both sides', () => {
+    const v = vectorCopy([3, 5, 8], side([80, 16, 1], 4), side('contiguous', 8));
+    expect(v?.shape).toEqual([3, 5, 2]);
+    expect(v?.src.strides).toEqual([20, 4, 1]);
+    expect(v?.src.base).toBe(1);
+    expect(v?.dst.strides).toBe('contiguous');
+    expect(v?.dst.base).toBe(2);
+  });
+  it('declines a last axis that is not a multiple of 4, strided, or misaligned', () => {
+    expect(vectorCopy([3, 6], side([6, 1]), side('contiguous'))).toBeUndefined();
+    expect(vectorCopy([4, 4], side([1, 4]), side('contiguous'))).toBeUndefined();
+    expect(vectorCopy([3, 4], side([6, 1]), side('contiguous'))).toBeUndefined();
+    expect(vectorCopy([3, 4], side([4, 1], 2), side('contiguous'))).toBeUndefined();
+    expect(vectorCopy([3, 4], side([4, 1]), side('contiguous', 1))).toBeUndefined();
+    expect(vectorCopy([3, 4], side([0, 1]), side('contiguous'))?.src.strides).toEqual([0, 1]);
+  });
 });

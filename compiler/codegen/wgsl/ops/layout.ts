@@ -65,7 +65,9 @@ export function stridedCopyKernel(
   fullDst: StridedSide,
   caps: DeviceCaps,
 ): WgslKernel {
-  const { shape, src, dst } = collapseCopy(fullShape, fullSrc, fullDst);
+  const collapsed = collapseCopy(fullShape, fullSrc, fullDst);
+  const vector = dtype === 'f32' ? vectorCopy(collapsed.shape, collapsed.src, collapsed.dst) : undefined;
+  const { shape, src, dst } = vector ?? collapsed;
   const params = new Params();
   const rank = shape.length;
   const dimsAt = params.pushAll(shape);
@@ -85,13 +87,13 @@ export function stridedCopyKernel(
   const to = side(dst, 'dof');
   const offsets = names.length > 0 ? offsetsCode('gi', rank, dimsAt, names, stridesAt) + '\n' : '';
   const storage: StorageVar[] = [
-    { name: 'src', dtype, buffer: src.buffer, access: 'read' },
-    { name: 'dst', dtype, buffer: dst.buffer, access: 'read_write' },
+    { name: 'src', dtype, buffer: src.buffer, access: 'read', ...(vector ? { vec4: true } : {}) },
+    { name: 'dst', dtype, buffer: dst.buffer, access: 'read_write', ...(vector ? { vec4: true } : {}) },
   ];
   const flags = `${names.includes('sof') ? 's' : 'c'}${names.includes('dof') ? 's' : 'c'}`;
   return assembleKernel(
     {
-      name: `${name}[r${rank}:${flags}:${dtype}]`,
+      name: `${name}[r${rank}:${flags}:${dtype}${vector ? ':x4' : ''}]`,
       storage,
       body: `${offsets}  dst[${to}] = src[${from}];`,
       threads: sizeOf(shape),
@@ -99,6 +101,32 @@ export function stridedCopyKernel(
     },
     caps,
   );
+}
+
+/**
+ * The same copy in units of four elements (vec4), when every run of four consecutive elements along the last axis is
+ * four consecutive, 4-aligned elements on both sides: the last axis a multiple of 4 with stride 1 on both sides, every
+ * other stride and both bases multiples of 4. llvmpipe pays for a storage access per SIMD lane and access, whatever
+ * its width, so a vec4 moves four elements for about the price of one.
+ */
+export function vectorCopy(
+  shape: readonly number[],
+  src: StridedSide,
+  dst: StridedSide,
+): { shape: number[]; src: StridedSide; dst: StridedSide } | undefined {
+  const rank = shape.length;
+  const last = shape[rank - 1];
+  if (last === undefined || last % 4 !== 0) return undefined;
+  const fits = (s: StridedSide): boolean =>
+    s.base % 4 === 0 &&
+    (s.strides === 'contiguous' || s.strides.every((x, i) => (i === rank - 1 ? x === 1 : x % 4 === 0)));
+  if (!fits(src) || !fits(dst)) return undefined;
+  const quarter = (s: StridedSide): StridedSide => ({
+    ...s,
+    base: s.base / 4,
+    strides: s.strides === 'contiguous' ? 'contiguous' : s.strides.map((x, i) => (i === rank - 1 ? 1 : x / 4)),
+  });
+  return { shape: [...shape.slice(0, -1), last / 4], src: quarter(src), dst: quarter(dst) };
 }
 
 /** The source strides of a transpose by `perm` of an input of `inShape`, per output axis. */

@@ -8,6 +8,11 @@
  * reduction over few groups runs in two stages (`reduceSteps`) so the device has enough invocations. Cooperative
  * (workgroup-memory tree) reductions are later work and must keep these numerics.
  *
+ * f32 sums and means read four elements per storage access where the layout allows (kernel names end in `:x4`):
+ * column sums (the kept last axis a multiple of 4) give one invocation four neighbouring groups, each summed in the
+ * same serial order as above; row sums (one contiguous reduced run, a multiple of 4 long) keep four serial partial
+ * sums of every fourth element and add them pairwise at the end, at most n/4 + 2 terms deep, inside the serial bound.
+ *
  * Stable forms: logsumexp, softmax and cross-entropy subtract the group maximum before exponentiating (a group of
  * -inf gives -inf); layer_norm uses the two-pass variance mean((x - mean)^2), never E[x^2] - E[x]^2.
  */
@@ -79,8 +84,12 @@ export function reduceKernel(
   const kept = x.shape.map((_, a) => a).filter((a) => !axes.includes(a));
   const keptDims = params.pushAll(kept.map((a) => x.shape[a] as number));
   const keptStrides = operandStrides.map((strides) => params.pushAll(kept.map((a) => strides[a] as number)));
-  const redDims = params.pushAll(axes.map((a) => x.shape[a] as number));
-  const redStrides = operandStrides.map((strides) => params.pushAll(axes.map((a) => strides[a] as number)));
+  const reduced = mergeReducedAxes(
+    axes.map((a) => x.shape[a] as number),
+    operandStrides.map((strides) => axes.map((a) => strides[a] as number)),
+  );
+  const redDims = params.pushAll(reduced.dims);
+  const redStrides = reduced.strides.map((strides) => params.pushAll(strides));
   const count = sizeOf(axes.map((a) => x.shape[a] as number));
   const chunks = split.chunks ?? 1;
   if (chunks > 1 && kind === 'logsumexp') throw new RangeError('logsumexp cannot be split');
@@ -96,8 +105,76 @@ export function reduceKernel(
   const value = 'operands' in x ? widen(narrow(prologue.expr(loads), x.dtype), x.dtype) : (loads[0] ?? '');
   const offs = prologue.operands.map((_, k) => `off${k}`);
   const bases = prologue.operands.map((_, k) => `base${k}`);
+  const partial = chunks > 1 ? ':partial' : '';
+  const fused = 'operands' in x ? `:fused${prologue.operands.length}` : '';
+  const name = `reduce_${kind}[r${x.shape.length}:a${axes.join('_')}:${x.dtype}${fused}${partial}]`;
+  const reducedOffsets = offsetsCode('r', reduced.dims.length, redDims, offs, redStrides, '    ');
+  const summing = kind === 'sum' || kind === 'mean';
+  const rowVector = summing && chunks === 1 ? rowPlan(x, prologue, out, operandStrides, kept, reduced) : undefined;
+  if (rowVector) {
+    // A row read four elements at a time into four serial partial sums, added pairwise at the end.
+    const loadLines = prologue.operands.map((_, k) =>
+      rowVector[k] === 'vec4' ? `    let l${k} = x${k}[(base${k} >> 2u) + r];` : `    let l${k} = x${k}[base${k}];`,
+    );
+    const total = '((acc.x + acc.y) + (acc.z + acc.w))';
+    const result = kind === 'mean' ? `${total} / f32(prm(${divisorAt}u))` : total;
+    const rbody = `${offsetsCode('gi', kept.length, keptDims, bases, keptStrides)}
+  var acc = vec4<f32>(0.0);
+  for (var r = 0u; r < prm(${countAt}u) / 4u; r++) {
+${loadLines.join('\n')}
+    acc = acc + ${vec4Value(x, prologue, rowVector)};
+  }
+  out[gi] = ${result};`;
+    return assembleKernel(
+      {
+        name: `${name.slice(0, -1)}:x4]`,
+        storage: vectorStorage(prologue, rowVector, out, false),
+        body: rbody,
+        threads: groups,
+        params,
+      },
+      caps,
+    );
+  }
+  const vector = summing ? columnPlan(x, prologue, axes, out, operandStrides) : undefined;
+  if (vector) {
+    // Four neighbouring groups along the kept last axis per invocation, each summed serially as in the scalar form.
+    const loadLines = prologue.operands.map((_, k) =>
+      vector[k] === 'vec4'
+        ? `    let l${k} = x${k}[(base${k} + off${k}) >> 2u];`
+        : `    let l${k} = x${k}[base${k} + off${k}];`,
+    );
+    const v4 = vec4Value(x, prologue, vector);
+    const result = kind === 'mean' && chunks === 1 ? `acc / f32(prm(${divisorAt}u))` : 'acc';
+    const store =
+      chunks === 1
+        ? `  out[gi] = ${result};`
+        : [0, 1, 2, 3].map((c) => `  out[(g + ${c}u) * prm(${chunksAt}u) + ch] = acc[${c}];`).join('\n');
+    const vbody = `  let g = (gi / prm(${chunksAt}u)) * 4u;
+  let ch = gi % prm(${chunksAt}u);
+  let lo = ch * prm(${chunkAt}u);
+  let hi = min(prm(${countAt}u), lo + prm(${chunkAt}u));
+${offsetsCode('g', kept.length, keptDims, bases, keptStrides)}
+  var acc = vec4<f32>(0.0);
+  for (var r = lo; r < hi; r++) {
+${reducedOffsets}
+${loadLines.join('\n')}
+    acc = acc + ${v4};
+  }
+${store}`;
+    return assembleKernel(
+      {
+        name: `${name.slice(0, -1)}:x4]`,
+        storage: vectorStorage(prologue, vector, out, chunks === 1),
+        body: vbody,
+        threads: (groups / 4) * chunks,
+        params,
+      },
+      caps,
+    );
+  }
   const loop = (inner: string): string =>
-    `  for (var r = lo; r < hi; r++) {\n${offsetsCode('r', axes.length, redDims, offs, redStrides, '    ')}\n    let v = ${value};\n${inner}\n  }`;
+    `  for (var r = lo; r < hi; r++) {\n${reducedOffsets}\n    let v = ${value};\n${inner}\n  }`;
   let body = `  let g = gi / prm(${chunksAt}u);
   let lo = (gi % prm(${chunksAt}u)) * prm(${chunkAt}u);
   let hi = min(prm(${countAt}u), lo + prm(${chunkAt}u));
@@ -132,10 +209,108 @@ ${offsetsCode('g', kept.length, keptDims, bases, keptStrides)}
     })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
-  const partial = chunks > 1 ? ':partial' : '';
-  const fused = 'operands' in x ? `:fused${prologue.operands.length}` : '';
-  const name = `reduce_${kind}[r${x.shape.length}:a${axes.join('_')}:${x.dtype}${fused}${partial}]`;
   return assembleKernel({ name, storage, body, threads: groups * chunks, params }, caps);
+}
+
+/**
+ * Neighbouring reduced axes merged where every operand steps through them as through one (`stride[i] = stride[i + 1]
+ * * dim[i + 1]`), so the reduction loop divides by fewer sizes; the visiting order is unchanged.
+ */
+function mergeReducedAxes(
+  dims: readonly number[],
+  strides: readonly (readonly number[])[],
+): { dims: number[]; strides: number[][] } {
+  const outDims: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  dims.forEach((d, i) => {
+    const last = outDims.length - 1;
+    if (last >= 0 && strides.every((st, k) => outStrides[k]?.[last] === (st[i] as number) * d)) {
+      outDims[last] = (outDims[last] as number) * d;
+      strides.forEach((st, k) => ((outStrides[k] as number[])[last] = st[i] as number));
+    } else {
+      outDims.push(d);
+      strides.forEach((st, k) => (outStrides[k] as number[]).push(st[i] as number));
+    }
+  });
+  return { dims: outDims, strides: outStrides };
+}
+
+/**
+ * How each operand is read when one invocation sums four neighbouring groups (`vec4`: one vec4, `splat`: one value
+ * for all four), or undefined: needs f32 throughout, the last axis kept with a length that is a multiple of 4, and
+ * each operand stepping along it by 1 (with every other stride a multiple of 4) or 0. Column sums (bias and norm
+ * gradients over a batch of rows) have this form.
+ */
+function columnPlan(
+  x: ReduceInput,
+  prologue: ReducePrologue,
+  axes: readonly number[],
+  out: Tensor,
+  operandStrides: readonly (readonly number[])[],
+): ('vec4' | 'splat')[] | undefined {
+  const rank = x.shape.length;
+  const last = rank - 1;
+  if (rank === 0 || axes.includes(last) || (x.shape[last] as number) % 4 !== 0) return undefined;
+  if (x.dtype !== 'f32' || out.dtype !== 'f32' || prologue.operands.some((o) => o.dtype !== 'f32')) return undefined;
+  const plan: ('vec4' | 'splat')[] = [];
+  for (const strides of operandStrides) {
+    const step = strides[last];
+    if (step === 0) plan.push('splat');
+    else if (step === 1 && strides.every((st, a) => a === last || st % 4 === 0)) plan.push('vec4');
+    else return undefined;
+  }
+  return plan;
+}
+
+/**
+ * How each operand is read when one invocation sums a row four elements at a time, or undefined: needs f32
+ * throughout and one reduced axis (after merging) of a multiple of 4 elements, along which each operand steps by 1
+ * (a vec4, its row starting 4-aligned: every kept stride a multiple of 4) or 0 (one value for the whole row).
+ */
+function rowPlan(
+  x: ReduceInput,
+  prologue: ReducePrologue,
+  out: Tensor,
+  operandStrides: readonly (readonly number[])[],
+  kept: readonly number[],
+  reduced: { readonly dims: readonly number[]; readonly strides: readonly (readonly number[])[] },
+): ('vec4' | 'splat')[] | undefined {
+  if (reduced.dims.length !== 1 || (reduced.dims[0] as number) % 4 !== 0) return undefined;
+  if (x.dtype !== 'f32' || out.dtype !== 'f32' || prologue.operands.some((o) => o.dtype !== 'f32')) return undefined;
+  const plan: ('vec4' | 'splat')[] = [];
+  for (const [k, strides] of operandStrides.entries()) {
+    const step = reduced.strides[k]?.[0];
+    if (step === 0) plan.push('splat');
+    else if (step === 1 && kept.every((a) => (strides[a] as number) % 4 === 0)) plan.push('vec4');
+    else return undefined;
+  }
+  return plan;
+}
+
+/** The four values an x4 reduction adds per step: the loaded vec4, or the prologue applied lane by lane. */
+function vec4Value(x: ReduceInput, prologue: ReducePrologue, plan: readonly ('vec4' | 'splat')[]): string {
+  const lane = (c: number): string[] => prologue.operands.map((_, k) => (plan[k] === 'vec4' ? `l${k}[${c}]` : `l${k}`));
+  if ('operands' in x) return `vec4<f32>(${[0, 1, 2, 3].map((c) => prologue.expr(lane(c))).join(', ')})`;
+  return plan[0] === 'vec4' ? 'l0' : 'vec4<f32>(l0)';
+}
+
+/** The bindings of an x4 reduction: vec4 operands as arrays of vec4, and the output too where it is written so. */
+function vectorStorage(
+  prologue: ReducePrologue,
+  plan: readonly ('vec4' | 'splat')[],
+  out: Tensor,
+  vec4Out: boolean,
+): StorageVar[] {
+  return [
+    ...prologue.operands.map((o, k): StorageVar => ({
+      name: `x${k}`,
+      dtype: o.dtype,
+      buffer: o.buffer,
+      access: 'read',
+      ...(plan[k] === 'vec4' ? { vec4: true } : {}),
+    })),
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', ...(vec4Out ? { vec4: true } : {}) },
+  ];
 }
 
 /** Reductions at least this long, over fewer groups than `SPLIT_MAX_GROUPS`, run in two stages. */
