@@ -47,7 +47,7 @@ describe('vitm compile', () => {
     const training = wgslFiles(out, ['training']);
     expect(forward).toHaveLength(forwardKernels);
     expect(training).toHaveLength(trainingKernels);
-    expect(forward.some((f) => /^forward\/\d{3}_layer_norm_f32(_fused\d)?\.wgsl$/.test(f))).toBe(true);
+    expect(forward.some((f) => /^forward\/\d{3}_layer_norm_f32(_fused\d)?(_x4)?\.wgsl$/.test(f))).toBe(true);
     expect(summary).toContain(`wrote ${3 + forwardKernels + trainingKernels} files:\n  forward.ir\n  training.ir\n`);
 
     const index = readFileSync(join(out, 'kernels.txt'), 'utf8');

@@ -359,7 +359,8 @@ describe('elementwise fusion on the GPU', () => {
     async (ctx: TestContext) => {
       devicePromise ??= openTestDevice(ctx);
       const gpu = await devicePromise;
-      for (const shape of [[5], [3, 7], [2, 3, 8]]) {
+      // d a multiple of 4: the kernel reads and writes vec4 (`x4`).
+      for (const shape of [[5], [3, 7], [2, 3, 8], [4, 12]]) {
         const d = shape[shape.length - 1] ?? 1;
         const b = new GraphBuilder();
         const x = b.data('x', shape);
@@ -378,7 +379,7 @@ describe('elementwise fusion on the GPU', () => {
           );
         const inputs = { x: random(shape), gamma: random([d]), beta: random([d]) };
         const plan = planGraph(graph, { caps: deviceCaps(gpu) });
-        expect(plan.steps.map((s) => s.name)).toEqual(['layer_norm[f32:fused2]']);
+        expect(plan.steps.map((s) => s.name)).toEqual([`layer_norm[f32:fused2${d % 4 === 0 ? ':x4' : ''}]`]);
         const want = (evaluate(graph, inputs).y as RefTensor).data;
         const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
         expect(got.length).toBe(want.length);

@@ -398,6 +398,8 @@ export function layerNormKernel(
   caps: DeviceCaps,
   epilogue?: NormEpilogue,
 ): WgslKernel {
+  const vector = layerNormVector(x, d, out, epilogue);
+  if (vector) return vector(rows, eps, caps);
   const params = new Params();
   const dAt = params.push(d);
   const epsAt = params.push(f32Bits(eps));
@@ -447,6 +449,88 @@ ${offsets}
   ];
   const fused = epilogue ? `:fused${extra.length}` : '';
   return assembleKernel({ name: `layer_norm[${x.dtype}${fused}]`, storage, body, threads: rows, params }, caps);
+}
+
+/**
+ * layer_norm reading and writing four elements per storage access (f32, `d` a multiple of 4, and every epilogue
+ * operand a vec4 along the row or one value for it), or undefined. The mean and the variance keep four serial partial
+ * sums of every fourth element, added pairwise (at most d/4 + 2 terms deep).
+ */
+function layerNormVector(
+  x: Tensor,
+  d: number,
+  out: Tensor,
+  epilogue: NormEpilogue | undefined,
+): ((rows: number, eps: number, caps: DeviceCaps) => WgslKernel) | undefined {
+  if (d % 4 !== 0 || x.dtype !== 'f32' || out.dtype !== 'f32') return undefined;
+  const rank = epilogue?.shape.length ?? 0;
+  const extra = (epilogue?.operands ?? []).flatMap((o, k) => {
+    if (k === epilogue?.product) return [];
+    const strides = broadcastStrides(o.shape, epilogue?.shape ?? []);
+    const last = strides[rank - 1] ?? 0;
+    return [{ o, k, strides, plan: last === 0 ? ('splat' as const) : last === 1 ? ('vec4' as const) : undefined }];
+  });
+  const fits = (e: (typeof extra)[number]): boolean =>
+    e.o.dtype === 'f32' && e.plan !== undefined && e.strides.slice(0, rank - 1).every((st) => st % 4 === 0);
+  if (!extra.every(fits)) return undefined;
+  return (rows, eps, caps) => {
+    const params = new Params();
+    const dAt = params.push(d);
+    const epsAt = params.push(f32Bits(eps));
+    let offsets = '';
+    let loads = '';
+    let store = 'value';
+    if (epilogue) {
+      const leadAt = params.pushAll(epilogue.shape.slice(0, rank - 1));
+      const leadStrides = extra.map((e) => params.pushAll(e.strides.slice(0, rank - 1)));
+      offsets = offsetsCode(
+        'gi',
+        rank - 1,
+        leadAt,
+        extra.map(({ k }) => `e${k}_row`),
+        leadStrides,
+      );
+      loads = extra
+        .map(({ k, plan }) =>
+          plan === 'vec4' ? `\n    let l${k} = in${k}[(e${k}_row >> 2u) + i];` : `\n    let l${k} = in${k}[e${k}_row];`,
+        )
+        .join('');
+      const lane = (c: number): string[] =>
+        epilogue.operands.map((_, k) => {
+          if (k === epilogue.product) return `value[${c}]`;
+          return extra.find((e) => e.k === k)?.plan === 'vec4' ? `l${k}[${c}]` : `l${k}`;
+        });
+      store = `vec4<f32>(${[0, 1, 2, 3].map((c) => epilogue.expr(lane(c))).join(', ')})`;
+    }
+    const body = `  let d = prm(${dAt}u);
+  let d4 = d / 4u;
+  let base = gi * d4;
+  var s = vec4<f32>(0.0);
+  for (var i = 0u; i < d4; i++) { s = s + x[base + i]; }
+  let mean = ((s.x + s.y) + (s.z + s.w)) / f32(d);
+  var q = vec4<f32>(0.0);
+  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c; }
+  let variance = ((q.x + q.y) + (q.z + q.w)) / f32(d);
+  let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));
+${offsets}
+  for (var i = 0u; i < d4; i++) {
+    let value = (x[base + i] - mean) * rstd;${loads}
+    out[base + i] = ${store};
+  }`;
+    const storage: StorageVar[] = [
+      { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read', vec4: true },
+      ...extra.map(({ o, k, plan }): StorageVar => ({
+        name: `in${k}`,
+        dtype: o.dtype,
+        buffer: o.buffer,
+        access: 'read',
+        ...(plan === 'vec4' ? { vec4: true } : {}),
+      })),
+      { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', vec4: true },
+    ];
+    const fused = epilogue ? `:fused${extra.length}` : '';
+    return assembleKernel({ name: `layer_norm[f32${fused}:x4]`, storage, body, threads: rows, params }, caps);
+  };
 }
 
 /**

@@ -1,12 +1,12 @@
-// layer_norm[f32:fused2]
+// layer_norm[f32:fused2:x4]
 struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read> in2: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> in1: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> in2: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -111,13 +111,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
   if (gi >= prm(8u)) { return; }
   let d = 64u;
-  let base = gi * d;
-  var mean = 0.0;
-  for (var i = 0u; i < d; i++) { mean = mean + x[base + i]; }
-  mean = mean / f32(d);
-  var variance = 0.0;
-  for (var i = 0u; i < d; i++) { let c = x[base + i] - mean; variance = variance + c * c; }
-  variance = variance / f32(d);
+  let d4 = d / 4u;
+  let base = gi * d4;
+  var s = vec4<f32>(0.0);
+  for (var i = 0u; i < d4; i++) { s = s + x[base + i]; }
+  let mean = ((s.x + s.y) + (s.z + s.w)) / f32(d);
+  var q = vec4<f32>(0.0);
+  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c; }
+  let variance = ((q.x + q.y) + (q.z + q.w)) / f32(d);
   let rstd = 1.0 / sqrt(variance + bitcast<f32>(897988541u));
   var e1_row = 0u;
   var e2_row = 0u;
@@ -130,8 +131,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     e1_row += c * 0u;
     e2_row += c * 0u;
   }
-  for (var i = 0u; i < d; i++) {
+  for (var i = 0u; i < d4; i++) {
     let value = (x[base + i] - mean) * rstd;
-    out[base + i] = ((value * in1[e1_row + i * 1u]) + in2[e2_row + i * 1u]);
+    let l1 = in1[(e1_row >> 2u) + i];
+    let l2 = in2[(e2_row >> 2u) + i];
+    out[base + i] = vec4<f32>(((value[0] * l1[0]) + l2[0]), ((value[1] * l1[1]) + l2[1]), ((value[2] * l1[2]) + l2[2]), ((value[3] * l1[3]) + l2[3]));
   }
 }
