@@ -118,20 +118,20 @@ describe('the graph executor', () => {
     const gpu = await openTestDevice(ctx);
     try {
       const graph = gradientGraph(lowerLoss(smallModel(), { inputNames: ['images'] }));
-      const inputs = vitInputs(graph, SMALL, 6, 11);
-      // A limit of 2 workgroups per dimension forces 2-D and 3-D grids on every kernel of the ViT.
+      const inputs = vitInputs(graph, SMALL, 16, 11);
+      // A limit of 3 workgroups per dimension forces 2-D and 3-D grids on every kernel of the ViT.
       let plan: KernelPlan | undefined;
       const got = await runGraphOnGpu(gpu, graph, inputs, {
-        symbols: { B: 6 },
+        symbols: { B: 16 },
         lower: (g, options) => {
-          plan = planGraph(g, { ...options, caps: { ...options.caps, maxWorkgroupsPerDimension: 2 } });
+          plan = planGraph(g, { ...options, caps: { ...options.caps, maxWorkgroupsPerDimension: 3 } });
           return plan;
         },
       });
       const grids = (plan?.steps ?? []).flatMap((s) => (s.kind === 'wgsl' ? [s.grid] : []));
       expect(grids.some(([, , z]) => z > 1)).toBe(true);
-      expect(grids.every((g) => g.every((d) => d <= 2))).toBe(true);
-      expectClose(graph, inputs, { B: 6 }, got);
+      expect(grids.every((g) => g.every((d) => d <= 3))).toBe(true);
+      expectClose(graph, inputs, { B: 16 }, got);
     } finally {
       gpu.dispose();
     }

@@ -179,6 +179,29 @@ describe('elementwise fusion on the GPU', () => {
       got.forEach((v, i) => {
         expect(Math.abs(v - (want[i] as number)), `y[${i}]`).toBeLessThanOrEqual(5 * 64 * 2 ** -24);
       });
+
+      // Rows of 5: four consecutive elements straddle rows, so the broadcast operands are gathered element by
+      // element while x and the result still move as vec4.
+      const g = new GraphBuilder();
+      const x5 = g.data('x', [4, 5]);
+      const bias5 = g.data('bias', [5]);
+      const rstd5 = g.data('rstd', [4, 1]);
+      const graph5 = g.build({ y: g.mul(g.sub(x5, bias5), rstd5) });
+      expect(planGraph(graph5, { caps: deviceCaps(gpu) }).steps.map((st) => st.name)).toEqual([
+        'fused_sub_mul[r2:cbb:f32,f32,f32->f32:x4]',
+      ]);
+      const inputs5: Record<string, RefTensor> = {
+        x: makeTensor('f32', [4, 5], data(20, 5)),
+        bias: makeTensor('f32', [5], data(5, 6)),
+        rstd: makeTensor('f32', [4, 1], data(4, 7)),
+      };
+      const want5 = (evaluate(graph5, inputs5).y as RefTensor).data;
+      const got5 = (await runGraphOnGpu(gpu, graph5, inputs5)).y?.data ?? new Float64Array();
+      expect(got5.length).toBe(20);
+      // (x - bias) * rstd: two roundings of values below 16.
+      got5.forEach((v, i) => {
+        expect(Math.abs(v - (want5[i] as number)), `y5[${i}]`).toBeLessThanOrEqual(2 * 16 * 2 ** -24);
+      });
     },
   );
 
@@ -398,11 +421,11 @@ describe('elementwise fusion on the GPU', () => {
     const y = b.mul(b.sigmoid(shared), b.add(shared, 1));
     const graph = b.build({ y });
     const plan = planGraph(graph, { caps: { maxWorkgroupsPerDimension: 65535, shaderF16: false } });
-    // tanh(add) is one kernel (its result is used twice, so it is stored); sigmoid, full, add and mul another. The
-    // second reads and writes four elements per invocation (`x4`: 12 contiguous elements); the first cannot, since
-    // rows of 3 would split a vec4 of the broadcast bias.
+    // tanh(add) is one kernel (its result is used twice, so it is stored); sigmoid, full, add and mul another. Both
+    // compute four elements per invocation (`x4`: 12 elements); in the first, rows of 3 split a vec4 of the
+    // broadcast bias, so its four values are gathered one by one.
     expect(plan.steps.map((s) => s.name)).toEqual([
-      'fused_add_tanh[r2:cb:f32,f32->f32]',
+      'fused_add_tanh[r2:cb:f32,f32->f32:x4]',
       'fused_sigmoid_full_add_mul[r2:c:f32->f32:x4]',
     ]);
     expect(plan.values.has(shared.id)).toBe(true);

@@ -171,11 +171,35 @@ export function elementwiseKernel(
       dtype: o.dtype,
       buffer: o.buffer,
       access: 'read',
-      ...(vector[k] === 'splat' ? {} : { vec4: true }),
+      ...(vector[k] === 'vec4' ? { vec4: true } : {}),
     }));
     storage.push({ name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', vec4: true });
-    const offsets = names.length > 0 ? offsetsCode('gi * 4u', rank, dimsAt, names, stridesAt) + '\n' : '';
+    // Offsets of the first of the four elements, and of each of the four for gathered operands.
+    const at = (want: (k: number) => boolean, suffix: string): { names: string[]; strides: number[] } => {
+      const picked = { names: [] as string[], strides: [] as number[] };
+      let j = 0;
+      operands.forEach((_, k) => {
+        if (!strided[k]) return;
+        if (want(k)) {
+          picked.names.push(`o${k}${suffix}`);
+          picked.strides.push(stridesAt[j] as number);
+        }
+        j++;
+      });
+      return picked;
+    };
+    const first = at((k) => vector[k] !== 'gather', '');
+    const offsetLines =
+      first.names.length > 0 ? [offsetsCode('gi * 4u', rank, dimsAt, first.names, first.strides)] : [];
+    for (const c of range4) {
+      const lane = at((k) => vector[k] === 'gather', `_${c}`);
+      if (lane.names.length > 0)
+        offsetLines.push(offsetsCode(`gi * 4u + ${c}u`, rank, dimsAt, lane.names, lane.strides));
+    }
+    const offsets = offsetLines.length > 0 ? offsetLines.join('\n') + '\n' : '';
     const loadLines = operands.map((o, k) => {
+      if (vector[k] === 'gather')
+        return `  let v${k} = vec4<f32>(${range4.map((c) => `in${k}[o${k}_${c}]`).join(', ')});`;
       const index = strided[k]
         ? vector[k] === 'splat'
           ? `o${k}`
@@ -217,32 +241,31 @@ const range4 = [0, 1, 2, 3] as const;
 
 /**
  * How each operand of an f32 elementwise kernel is read when every invocation computes four consecutive elements
- * (`vec4`: one vec4 of the operand, `splat`: one value for all four), or undefined when that layout does not apply.
- * llvmpipe pays for a storage access per SIMD lane and access, not per element, so a vec4 per access reads and
- * writes four elements for about the price of one. Needs f32 throughout and a multiple of 4 elements; a broadcast
- * operand also needs the four elements to lie in one row of the output (last axis a multiple of 4) and to be
- * consecutive in the operand (last-axis stride 1: a vec4) or the same element (stride 0: a splat).
+ * (`vec4`: one vec4 of the operand, `splat`: one value for all four, `gather`: four values at their own offsets), or
+ * undefined when that layout does not apply. llvmpipe pays for a storage access per SIMD lane and access, not per
+ * element, so a vec4 per access reads and writes four elements for about the price of one, and a gather costs what
+ * four one-element invocations would. Needs f32 throughout and a multiple of 4 elements. A broadcast operand is a
+ * vec4 or a splat when the four elements lie in one row of the output (last axis a multiple of 4) and are consecutive
+ * in the operand (last-axis stride 1) or the same element (stride 0); otherwise (rows of 17 or 50 elements, say) it is
+ * gathered, while the contiguous operands and the output still move as vec4.
  */
 function vectorPlan(
   operands: readonly Operand[],
   outShape: readonly number[],
   strided: readonly boolean[],
   outDtype: DType,
-): ('vec4' | 'splat')[] | undefined {
+): ('vec4' | 'splat' | 'gather')[] | undefined {
   const n = sizeOf(outShape);
   if (n % 4 !== 0 || outDtype !== 'f32' || operands.some((o) => o.dtype !== 'f32')) return undefined;
   const last = outShape[outShape.length - 1] ?? 1;
-  const plan: ('vec4' | 'splat')[] = [];
-  for (const [k, o] of operands.entries()) {
-    if (sizeOf(o.shape) === 1) plan.push('splat');
-    else if (!strided[k]) plan.push('vec4');
-    else {
-      const lastStride = broadcastStrides(o.shape, outShape)[outShape.length - 1];
-      if (last % 4 !== 0 || (lastStride !== 0 && lastStride !== 1)) return undefined;
-      plan.push(lastStride === 0 ? 'splat' : 'vec4');
-    }
-  }
-  return plan;
+  return operands.map((o, k) => {
+    if (sizeOf(o.shape) === 1) return 'splat';
+    if (!strided[k]) return 'vec4';
+    const lastStride = broadcastStrides(o.shape, outShape)[outShape.length - 1];
+    if (last % 4 === 0 && lastStride === 0) return 'splat';
+    if (last % 4 === 0 && lastStride === 1) return 'vec4';
+    return 'gather';
+  });
 }
 
 /** A kernel filling `out` with a constant. */
