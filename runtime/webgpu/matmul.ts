@@ -74,7 +74,8 @@ export function checkShape(shape: MatmulShape): void {
  * The kernel specialisation a shape needs: its transposes, and vec4 binding where the contiguous axis allows it
  * (except B along N in the broadcast family, whose invocations each read single columns).
  */
-export function kernelSpecFor(shape: MatmulShape, config: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
+export function kernelSpecFor(outer: MatmulShape, config: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
+  const shape = kernelShape(outer, config);
   const scalarB = config.family === 'broadcast' && !shape.transposeB;
   return {
     config,
@@ -83,6 +84,25 @@ export function kernelSpecFor(shape: MatmulShape, config: MatmulConfig, epilogue
     vecA: (shape.transposeA ? shape.m : shape.k) % 4 === 0,
     vecB: !scalarB && (shape.transposeB ? shape.k : shape.n) % 4 === 0,
     ...(epilogue ? { epilogue } : {}),
+    ...(config.swap ? { storeTransposed: true } : {}),
+  };
+}
+
+/**
+ * The problem the kernel computes: `shape` itself, or with `config.swap` its transpose `C^T = op(B)^T op(A)^T`
+ * (B in A's place read with the opposite transpose, and the other way round).
+ */
+export function kernelShape(shape: MatmulShape, config: MatmulConfig): MatmulShape {
+  if (!config.swap) return shape;
+  return {
+    batch: shape.batch,
+    batchA: shape.batchB,
+    batchB: shape.batchA,
+    m: shape.n,
+    n: shape.m,
+    k: shape.k,
+    transposeA: !shape.transposeB,
+    transposeB: !shape.transposeA,
   };
 }
 
@@ -167,12 +187,14 @@ export async function prepareMatmul(
 
 function bindMatmul(
   gpu: GpuDevice,
-  shape: MatmulShape,
+  outer: MatmulShape,
   spec: MatmulKernelSpec,
   label: WorkLabel,
   pipeline: GPUComputePipeline,
-  buffers: MatmulBuffers,
+  given: MatmulBuffers,
 ): BoundMatmul {
+  const shape = kernelShape(outer, spec.config);
+  const buffers = spec.config.swap ? { ...given, a: given.b, b: given.a } : given;
   const { rows, cols } = workgroupTile(spec.config);
   const tilesM = Math.ceil(shape.m / rows);
   const tilesN = Math.ceil(shape.n / cols);

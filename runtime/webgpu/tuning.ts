@@ -28,6 +28,7 @@ const regSg = (subgroup: number, wgX: number, tm: number, tn: number): MatmulCon
   bk: 4,
   subgroup,
 });
+const swapped = (config: MatmulConfig): MatmulConfig => ({ ...config, swap: true });
 const bc = (wgX: number, tm: number, tn: number): MatmulConfig => ({
   family: 'broadcast',
   wgX,
@@ -72,6 +73,11 @@ export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
   regSg(8, 8, 16, 4),
   regSg(8, 8, 24, 4),
   regSg(8, 8, 8, 8),
+  // The transposed product (`swap`), for results with fewer columns than rows: attention's [50 x 16] heads fill a
+  // 32-column tile only half, their transposes fill it.
+  swapped(reg(1, 8, 8, 4)),
+  swapped(regSg(8, 8, 6, 4)),
+  swapped(regSg(8, 8, 16, 4)),
   // Two-dimensional workgroups: the usual register-blocked GPU shapes.
   reg(8, 8, 4, 4),
   reg(8, 8, 4, 8),
@@ -86,14 +92,16 @@ export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
 
 /**
  * Shape classes: layout (transposes, vec4 alignment), the size of the output, which decides occupancy, and whether
- * the matrices are small (a batch of attention heads, 17 x 16, wants other tiles than one tall product).
+ * the matrices are small (a batch of attention heads, 17 x 16, wants other tiles than one tall product), with fewer
+ * columns than rows (`narrow`) or not (`tiny`).
  */
 export function shapeClass(shape: MatmulShape): string {
   const layout = `${shape.transposeA ? 't' : 'n'}${shape.transposeB ? 't' : 'n'}`;
   const vec = `${(shape.transposeA ? shape.m : shape.k) % 4 === 0 ? 'v' : 's'}${(shape.transposeB ? shape.k : shape.n) % 4 === 0 ? 'v' : 's'}`;
   const outputs = shape.batch * shape.m * shape.n;
   const size = outputs < 16_384 ? 'small' : outputs < 262_144 ? 'medium' : 'large';
-  const tiny = Math.min(shape.m, shape.n) < 32 ? ':tiny' : '';
+  // Few columns and more rows (where a transposed product can fill the tiles) apart from few rows.
+  const tiny = Math.min(shape.m, shape.n) < 32 ? (shape.n < shape.m ? ':narrow' : ':tiny') : '';
   return `${layout}${vec}:${size}${tiny}`;
 }
 

@@ -140,7 +140,8 @@ const LAYOUTS = [
 const describeConfig = (c: MatmulConfig): string =>
   `${c.family} ${c.wgY}x${c.wgX} tile ${c.tm}x${c.tn}` +
   (c.family === 'workgroup' ? ` k${c.bk}` : '') +
-  (c.subgroup === undefined ? '' : ` subgroup ${c.subgroup}`);
+  (c.subgroup === undefined ? '' : ` subgroup ${c.subgroup}`) +
+  (c.swap ? ' swapped' : '');
 
 describe('matmul kernels against a float64 product', () => {
   it.for(CANDIDATE_CONFIGS.map((config) => [describeConfig(config), config] as const))(
@@ -198,18 +199,27 @@ describe('matmul kernels against a float64 product', () => {
       expected.value[i] = Math.max(v, 0);
       expected.bound[i] = (expected.bound[i] ?? 0) + 2 ** -23 * Math.abs(v);
     }
-    for (const [family, subgroup] of [
-      ['register', false],
-      ['register', true],
-      ['broadcast', false],
-      ['workgroup', false],
+    // The swapped tiles compute C^T and must hand the epilogue C's own (row, col): the bias goes by column of C.
+    for (const [family, subgroup, swap] of [
+      ['register', false, false],
+      ['register', true, false],
+      ['register', false, true],
+      ['register', true, true],
+      ['broadcast', false, false],
+      ['workgroup', false, false],
     ] as const) {
       const config = CANDIDATE_CONFIGS.find(
-        (c) => c.family === family && (c.subgroup !== undefined) === subgroup && configFits(gpu, c),
+        (c) =>
+          c.family === family &&
+          (c.subgroup !== undefined) === subgroup &&
+          (c.swap === true) === swap &&
+          configFits(gpu, c),
       );
       if (!config) continue;
       const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias] });
-      expect(firstMismatch(got, expected), family).toBeUndefined();
+      expect(firstMismatch(got, expected), `${family}${subgroup ? ' subgroup' : ''}${swap ? ' swap' : ''}`).toBe(
+        undefined,
+      );
       expect(got.some((v) => v === 0)).toBe(true);
     }
   }, 120_000);

@@ -56,6 +56,12 @@ export interface MatmulConfig {
    * wgX a multiple of S (whole subgroups).
    */
   readonly subgroup?: number;
+  /**
+   * Computes the transpose, `C^T = op(B)^T op(A)^T`, and stores it transposed: A and B exchange roles, so the tile's
+   * rows run along N and its columns along M. For a problem with fewer columns than a workgroup covers and more rows
+   * (attention's [50 x 50] x [50 x 16], say), where the plain tile would leave lanes idle.
+   */
+  readonly swap?: boolean;
 }
 
 /**
@@ -81,6 +87,11 @@ export interface MatmulKernelSpec {
   /** B's contiguous axis (N, or K when transposed) is a multiple of 4: bind B as vec4. */
   readonly vecB: boolean;
   readonly epilogue?: MatmulEpilogue;
+  /**
+   * The kernel computes the transpose of the result (`MatmulConfig.swap`; the other fields describe that swapped
+   * problem): element (row, col) is stored at C[col, row], and the epilogue is asked for (col, row).
+   */
+  readonly storeTransposed?: boolean;
 }
 
 /** The storage buffers a matmul kernel binds besides A, B, C (which leaves room for 5 epilogue inputs in 8). */
@@ -101,7 +112,8 @@ export function matmulKernelName(spec: MatmulKernelSpec): string {
   const vec = `${spec.vecA ? 'v' : 's'}${spec.vecB ? 'v' : 's'}`;
   const tile = `${c.wgY}x${c.wgX}_${c.tm}x${c.tn}` + (c.family === 'workgroup' ? `_k${c.bk}` : '');
   const sg = c.subgroup === undefined ? '' : `_sg${c.subgroup}`;
-  return `matmul_${c.family}_${layout}${vec}_${tile}${sg}` + (spec.epilogue ? '_epi' : '');
+  const sw = spec.storeTransposed ? '_sw' : '';
+  return `matmul_${c.family}_${layout}${vec}_${tile}${sg}${sw}` + (spec.epilogue ? '_epi' : '');
 }
 
 /** Rows and columns of C one workgroup covers. */
@@ -178,9 +190,11 @@ function prelude(spec: MatmulKernelSpec): string {
     vec
       ? `fn mm_${name}(i: u32) -> f32 { return mm_${name.toUpperCase()}[i >> 2u][i & 3u]; }`
       : `fn mm_${name}(i: u32) -> f32 { return mm_${name.toUpperCase()}[i]; }`;
+  const at = spec.storeTransposed ? 'col * mm_p.M + row' : 'row * mm_p.N + col';
+  const coords = spec.storeTransposed ? 'col, row' : 'row, col';
   const store = spec.epilogue
-    ? `mm_C[mm_cbase + row * mm_p.N + col] = epilogue(value, batch, row, col);`
-    : `mm_C[mm_cbase + row * mm_p.N + col] = value;`;
+    ? `mm_C[mm_cbase + ${at}] = epilogue(value, batch, ${coords});`
+    : `mm_C[mm_cbase + ${at}] = value;`;
   return `struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
   tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
