@@ -5,6 +5,7 @@ import { generateMatmulWgsl, type MatmulConfig } from '../../compiler/codegen/wg
 import { BufferUsage, type GpuDevice } from '../../runtime/webgpu/device.js';
 import {
   configFits,
+  kernelShape,
   matmulOnHost,
   matmulShape,
   prepareMatmul,
@@ -223,6 +224,32 @@ describe('matmul kernels against a float64 product', () => {
       expect(got.some((v) => v === 0)).toBe(true);
     }
   }, 120_000);
+});
+
+describe('matmul shape classes and swapped problems', () => {
+  it('tells results with few columns from results with few rows', () => {
+    const values = matmulShape(50, 16, 50, { batch: 256 });
+    const scores = matmulShape(16, 50, 50, { batch: 256 });
+    expect(shapeClass(values)).toMatch(/:narrow$/);
+    expect(shapeClass(scores)).toMatch(/:tiny$/);
+    expect(shapeClass(matmulShape(64, 64, 64))).not.toMatch(/narrow|tiny/);
+  });
+
+  it('computes the transposed product with the operands exchanged', () => {
+    const shape = matmulShape(50, 16, 40, { batch: 3, batchA: 1, transposeB: true });
+    const config = { ...(CANDIDATE_CONFIGS[0] as MatmulConfig), swap: true };
+    expect(kernelShape(shape, config)).toEqual({
+      batch: 3,
+      batchA: 3,
+      batchB: 1,
+      m: 16,
+      n: 50,
+      k: 40,
+      transposeA: false,
+      transposeB: true,
+    });
+    expect(kernelShape(shape, CANDIDATE_CONFIGS[0] as MatmulConfig)).toBe(shape);
+  });
 });
 
 describe('matmul pipelines and tuning', () => {
