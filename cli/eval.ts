@@ -3,7 +3,8 @@
  * cross-entropy of an experiment's model with the weights of CKPT, on the experiment's eval data (or the named
  * split of its data set), on the GPU. CKPT is a `.safetensors` file, a checkpoint folder (`checkpoints/step-N`), or a
  * run folder (its final `model.safetensors`, else its latest checkpoint). `--json` prints
- * `{"accuracy": A, "loss": L, "n": N}`.
+ * `{"accuracy": A, "loss": L, "n": N}`. `--tta flip` scores the mean of the class distributions of each image and its
+ * mirror image.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { CheckpointStore, loadCheckpointDir, readSafetensorsFile } from '../runt
 import type { TensorMap } from '../runtime/checkpoint/safetensors.js';
 import type { DataSpec } from '../runtime/data/spec.js';
 import { VitmRuntimeError } from '../runtime/errors.js';
-import { evaluateWeights } from '../runtime/train/evaluate.js';
+import { evaluateWeights, type TestTimeAugmentation } from '../runtime/train/evaluate.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import { formatCount } from './format.js';
 import { loadExperiment } from './train.js';
@@ -23,6 +24,8 @@ export interface EvalCliOptions {
   readonly split?: 'train' | 'test';
   readonly json?: boolean;
   readonly batch?: number;
+  /** Test-time augmentation (default none). */
+  readonly tta?: TestTimeAugmentation;
   readonly host?: FrontendHost;
 }
 
@@ -57,14 +60,22 @@ export async function evalCommand(file: string, options: EvalCliOptions): Promis
   const { weights, from } = loadWeights(options.checkpoint);
   const gpu = await openNodeDevice();
   try {
-    const r = await evaluateWeights(gpu, model, weights, from, data, options.batch ?? config.batch);
+    const r = await evaluateWeights(
+      gpu,
+      model,
+      weights,
+      from,
+      data,
+      options.batch ?? config.batch,
+      options.tta ?? 'none',
+    );
     if (options.json) process.stdout.write(JSON.stringify({ accuracy: r.accuracy, loss: r.loss, n: r.n }) + '\n');
     else {
       const split = data.source.kind === 'fashion-mnist' ? `fashion_mnist ${data.source.split}` : 'synthetic data';
       process.stdout.write(
         `eval ${experiment.name}: model ${model.name}, weights ${from}\n` +
           `accuracy ${(100 * r.accuracy).toFixed(2)}% (${formatCount(Math.round(r.accuracy * r.n))}/${formatCount(r.n)}), ` +
-          `loss ${r.loss.toFixed(4)} on ${split}\n`,
+          `loss ${r.loss.toFixed(4)} on ${split}${options.tta === 'flip' ? ', each image averaged with its mirror image' : ''}\n`,
       );
     }
     return 0;

@@ -27,7 +27,8 @@ commands:
   eval FILE          accuracy and loss of an experiment's model on its eval data
                      (--checkpoint CKPT: a .safetensors file, checkpoint or run folder (required),
                      --experiment NAME, --split train|test, --batch N (default the experiment's batch, whose
-                     kernels training compiled and cached), --json: {"accuracy", "loss", "n"})
+                     kernels training compiled and cached), --tta flip: average each image's prediction with
+                     its mirror image's, --json: {"accuracy", "loss", "n"})
   test FILE          property-test the file's laws: random shapes, inputs and weights, both sides compared, a
                      shrunk counterexample for a law that fails (--runs N (default 50), --seed N (default 0),
                      --backend reference|webgpu|both (default reference), --max-dim N (default 4): the largest
@@ -198,11 +199,15 @@ async function main(argv: readonly string[]): Promise<number> {
           experiment: { type: 'string' },
           split: { type: 'string' },
           batch: { type: 'string' },
+          tta: { type: 'string' },
           json: { type: 'boolean', default: false },
         },
       });
       const [file, ...extra] = positionals;
       if (file === undefined || extra.length > 0) throw new UsageError('eval takes exactly one FILE');
+      const tta = values.tta === undefined ? undefined : (['none', 'flip'] as const).find((x) => x === values.tta);
+      if (values.tta !== undefined && tta === undefined)
+        throw new UsageError(`--tta takes none or flip, got '${values.tta}'`);
       if (values.checkpoint === undefined) throw new UsageError('eval needs --checkpoint CKPT');
       const split =
         values.split === undefined ? undefined : (['train', 'test'] as const).find((x) => x === values.split);
@@ -220,6 +225,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ...optional('experiment', values.experiment),
           ...optional('split', split),
           ...optional('batch', batch),
+          ...optional('tta', tta),
         });
       } catch (error) {
         if (error instanceof TrainUsageError) throw new UsageError(error.message);

@@ -9,7 +9,8 @@
  *   train step 1,200/5,000 (24%) loss 0.4123 acc 85.1% 1,234 img/s elapsed 1m00s ETA 3m05s
  *
  * Rates and the ETA come from a sliding window of recent updates (`windowMs`), so the slow first steps (pipeline
- * compilation) stop weighing on them once the run is going. The clock is injectable, so tests drive it by hand.
+ * compilation) stop weighing on them once the run is going; the time before the first update (start-up, compiling
+ * pipelines and timing matmul tiles) never counts, so the first line shows no rate and `ETA ?`. The clock is injectable, so tests drive it by hand.
  */
 
 /** Where the bar writes: a `process.stdout`-like stream. */
@@ -103,6 +104,8 @@ export class ProgressBar {
   private readonly now: () => number;
   private readonly startedAt: number;
   private samples: Sample[] = [];
+  /** The sample at construction: the time from it to the first update is start-up, not progress. */
+  private readonly startSample: Sample;
   private last: ProgressUpdate;
   private lastDraw = -Infinity;
   private lastLine = -Infinity;
@@ -118,7 +121,8 @@ export class ProgressBar {
     this.startedAt = this.now();
     const start = options.start ?? 0;
     this.last = { step: start, images: 0 };
-    this.samples.push({ t: this.startedAt, step: start, images: 0 });
+    this.startSample = { t: this.startedAt, step: start, images: 0 };
+    this.samples.push(this.startSample);
   }
 
   /** Records progress and redraws (terminal) or prints a line (plain) when its interval has passed. */
@@ -174,10 +178,11 @@ export class ProgressBar {
     this.options.stream.write(`interrupted at step ${count(this.last.step)}: ${reason}\n`);
   }
 
-  /** Steps and images per second over the window (0 when not measurable yet). */
+  /** Steps and images per second over the window, start-up excluded (0 when not measurable yet). */
   rates(): { stepsPerSecond: number; imagesPerSecond: number } {
-    const first = this.samples[0] as Sample;
+    const first = (this.samples[0] === this.startSample ? this.samples[1] : this.samples[0]) as Sample | undefined;
     const last = this.samples[this.samples.length - 1] as Sample;
+    if (first === undefined) return { stepsPerSecond: 0, imagesPerSecond: 0 };
     const dt = (last.t - first.t) / 1000;
     if (!(dt > 0)) return { stepsPerSecond: 0, imagesPerSecond: 0 };
     return { stepsPerSecond: (last.step - first.step) / dt, imagesPerSecond: (last.images - first.images) / dt };

@@ -2,6 +2,8 @@
  * Evaluation of a classifier on the GPU: the forward graph at a fixed batch size (the last batch padded with zero
  * images whose logits are ignored, so one prepared plan serves every batch), logits read back per batch, and the
  * mean cross-entropy (without label smoothing) and accuracy (arg-max, first maximum) computed on the host in float64.
+ * With test-time augmentation `flip`, each batch also runs mirrored left-right and an image's prediction is the mean
+ * of the two class distributions (its loss the cross-entropy of that mean).
  */
 import type { Graph } from '../../compiler/ir/graph.js';
 import { SEED_INPUT } from '../../compiler/lower/lower.js';
@@ -12,6 +14,7 @@ import { readSafetensorsFile } from '../checkpoint/run.js';
 import type { TensorMap } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/loader.js';
 import { evalData, type DataSpec } from '../data/spec.js';
+import { flipHorizontal } from '../data/transforms.js';
 import { weightsFor } from './weights.js';
 import { VitmRuntimeError } from '../errors.js';
 import type { GpuDevice } from '../webgpu/device.js';
@@ -51,6 +54,35 @@ export function batchSymbol(graph: Graph): string {
       'declare forward(x: f32[B, channels, height, width]) -> f32[B, classes]',
     );
   return name;
+}
+
+/** Test-time augmentation: `none`, or `flip` (the mean of the class distributions of an image and its mirror image). */
+export type TestTimeAugmentation = 'none' | 'flip';
+
+/**
+ * Log of the mean of the softmax distributions of `a` and `b` (logits, [rows, classes]), row by row in float64: logits
+ * whose softmax is that mean, so `scoreLogits` scores the averaged prediction.
+ */
+export function meanDistributionLogits(a: ArrayLike<number>, b: ArrayLike<number>, classes: number): Float64Array {
+  const out = new Float64Array(a.length);
+  const logSumExp = (x: ArrayLike<number>, base: number): number => {
+    let top = -Infinity;
+    for (let c = 0; c < classes; c++) top = Math.max(top, x[base + c] as number);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp((x[base + c] as number) - top);
+    return top + Math.log(sum);
+  };
+  for (let base = 0; base < a.length; base += classes) {
+    const la = logSumExp(a, base);
+    const lb = logSumExp(b, base);
+    for (let c = 0; c < classes; c++) {
+      const pa = (a[base + c] as number) - la;
+      const pb = (b[base + c] as number) - lb;
+      const hi = Math.max(pa, pb);
+      out[base + c] = hi + Math.log((Math.exp(pa - hi) + Math.exp(pb - hi)) / 2);
+    }
+  }
+  return out;
 }
 
 /** Mean cross-entropy and correct count of `size` rows of `logits` ([rows, classes]) against `labels`. */
@@ -112,8 +144,24 @@ export class Evaluator {
     await this.executor.setInputs(params, { symbols: this.symbols });
   }
 
+  /** The logits of one full batch of images (`batch * C * H * W` floats), and the number of classes. */
+  async logits(images: Float32Array, seeded = false): Promise<{ data: ArrayLike<number>; classes: number }> {
+    const inputs: Record<string, HostTensor> = {
+      [this.input]: { dtype: 'f32', shape: this.imageShape, data: images },
+    };
+    if (seeded) inputs[SEED_INPUT] = { dtype: 'u32', shape: [], data: [0] };
+    const result = await this.executor.run(inputs, { symbols: this.symbols, outputs: [this.output] });
+    const logits = result[this.output];
+    if (!logits) throw new RangeError('the forward graph returned no logits');
+    return { data: logits.data, classes: logits.shape[logits.shape.length - 1] ?? 1 };
+  }
+
   /** Evaluates every batch; `onBatch` reports progress (images done). */
-  async run(batches: Iterable<Batch>, onBatch?: (done: number) => void): Promise<EvalResult> {
+  async run(
+    batches: Iterable<Batch>,
+    onBatch?: (done: number) => void,
+    tta: TestTimeAugmentation = 'none',
+  ): Promise<EvalResult> {
     let n = 0;
     let lossSum = 0;
     let correct = 0;
@@ -126,15 +174,15 @@ export class Evaluator {
         this.padded.set(b.images);
         images = this.padded;
       }
-      const inputs: Record<string, HostTensor> = {
-        [this.input]: { dtype: 'f32', shape: this.imageShape, data: images },
-      };
-      if (seeded) inputs[SEED_INPUT] = { dtype: 'u32', shape: [], data: [0] };
-      const result = await this.executor.run(inputs, { symbols: this.symbols, outputs: [this.output] });
-      const logits = result[this.output];
-      if (!logits) throw new RangeError('the forward graph returned no logits');
-      const classes = logits.shape[logits.shape.length - 1] ?? 1;
-      const s = scoreLogits(logits.data, classes, b.labels, b.size);
+      const plain = await this.logits(images, seeded);
+      let scored = plain.data;
+      if (tta === 'flip') {
+        const [, channels, height, width] = this.imageShape as [number, number, number, number];
+        const mirrored = flipHorizontal(images, { channels: this.batch * channels, height, width });
+        const flipped = await this.logits(mirrored, seeded);
+        scored = meanDistributionLogits(plain.data, flipped.data, plain.classes);
+      }
+      const s = scoreLogits(scored, plain.classes, b.labels, b.size);
       lossSum += s.lossSum;
       correct += s.correct;
       n += b.size;
@@ -156,6 +204,7 @@ export async function evaluateWeights(
   from: string,
   data: DataSpec,
   batch = 500,
+  tta: TestTimeAugmentation = 'none',
 ): Promise<EvalResult> {
   const forward = compileModel(model).forward;
   const symbols = { [batchSymbol(forward)]: batch };
@@ -168,7 +217,7 @@ export async function evaluateWeights(
   const evaluator = new Evaluator(gpu, forward, batch);
   try {
     await evaluator.setParams(params);
-    return await evaluator.run(evalData(data, batch));
+    return await evaluator.run(evalData(data, batch), undefined, tta);
   } finally {
     evaluator.dispose();
   }

@@ -98,6 +98,18 @@ describe('progress bar on a terminal', () => {
     expect(bar.rates().stepsPerSecond).toBeCloseTo(10, 5);
   });
 
+  it('counts no rate until a step after the first: the start-up before it is not progress', () => {
+    const { bar, clock, writes } = harness(true, { windowMs: 60_000 });
+    clock.ms = 40_000; // compiling pipelines and timing matmul tiles
+    bar.update({ step: 1, images: 128 });
+    expect(bar.rates()).toEqual({ stepsPerSecond: 0, imagesPerSecond: 0 });
+    expect(writes.at(-1)).toContain('ETA ?');
+    expect(writes.at(-1)).not.toContain('img/s');
+    clock.ms = 41_000;
+    bar.update({ step: 5, images: 640 });
+    expect(bar.rates().imagesPerSecond).toBeCloseTo(512, 5);
+  });
+
   it('prints messages above the bar, then finishes with a newline', () => {
     const { bar, clock, text } = harness(true);
     clock.ms = 1000;
@@ -194,6 +206,10 @@ describe('progress bar off a terminal', () => {
     clock.ms = 10_000;
     bar.update({ step: 600 });
     expect(writes[0]).toContain('step 600/1,000 (60%)');
-    expect(writes[0]).toContain('ETA 40s'); // 100 steps in 10 s, 400 left
+    expect(writes[0]).toContain('ETA ?'); // the time before the first update is start-up, not a rate
+    clock.ms = 20_000;
+    bar.update({ step: 700 });
+    expect(writes[1]).toContain('step 700/1,000 (70%)');
+    expect(writes[1]).toContain('ETA 30s'); // 100 steps in 10 s, 300 left
   });
 });

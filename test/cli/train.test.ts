@@ -101,6 +101,12 @@ describe('vitm train', { timeout: 600_000 }, () => {
       240_000,
     );
     expect(JSON.parse(c.stdout)).toEqual(json);
+    // Test-time augmentation: the same images and their mirror images.
+    const t = runCli(['eval', file, '--experiment', 'quick', '--checkpoint', out, '--tta', 'flip'], {}, 240_000);
+    expect(t.status).toBe(0);
+    expect(t.stdout).toMatch(
+      /^accuracy \d+\.\d\d% \(\d+\/60\), loss \d+\.\d{4} on synthetic data, each image averaged with its mirror image$/m,
+    );
     // The run folder is never overwritten.
     const again = runCli(['train', file, '--experiment', 'quick', '--out', out]);
     expect(again.status).toBe(1);
@@ -177,5 +183,8 @@ describe('vitm train', { timeout: 600_000 }, () => {
     const eval_ = runCli(['eval', file]);
     expect(eval_.status).toBe(2);
     expect(eval_.stderr).toContain('eval needs --checkpoint CKPT');
+    const tta = runCli(['eval', file, '--checkpoint', 'x.safetensors', '--tta', 'rot90']);
+    expect(tta.status).toBe(2);
+    expect(tta.stderr).toContain("--tta takes none or flip, got 'rot90'");
   });
 });
