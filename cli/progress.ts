@@ -180,7 +180,7 @@ export class ProgressBar {
 
   /** Steps and images per second over the window, start-up excluded (0 when not measurable yet). */
   rates(): { stepsPerSecond: number; imagesPerSecond: number } {
-    const first = (this.samples[0] === this.startSample ? this.samples[1] : this.samples[0]) as Sample | undefined;
+    const first = this.samples[0] === this.startSample ? this.samples[1] : this.samples[0];
     const last = this.samples[this.samples.length - 1] as Sample;
     if (first === undefined) return { stepsPerSecond: 0, imagesPerSecond: 0 };
     const dt = (last.t - first.t) / 1000;

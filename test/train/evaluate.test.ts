@@ -61,7 +61,9 @@ describe('meanDistributionLogits', () => {
     for (const base of [0, 3]) {
       const p = softmax(a, base, 3);
       const q = softmax(m, base, 3);
-      p.forEach((v, c) => expect(Math.abs(v - (q[c] as number))).toBeLessThan(1e-15));
+      p.forEach((v, c) => {
+        expect(Math.abs(v - (q[c] as number))).toBeLessThan(1e-15);
+      });
     }
   });
 });
