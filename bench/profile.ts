@@ -1,6 +1,7 @@
 /**
  * Time per kernel of a model's graph: `npm run profile -- [--graph training|forward] [--batch N] [--rounds N]
- * [--model FILE --name MODEL] [--top N]`. Not a test and not part of `npm run bench`: a tool for deciding what to
+ * [--model FILE --name MODEL] [--top N] [--by name|shape]
+ * [--attention on|off]`. Not a test and not part of `npm run bench`: a tool for deciding what to
  * make faster.
  *
  * The graph is lowered with `planGraph` as the executor lowers it (matmul tiles tuned by `selectMatmulConfig`), but
@@ -38,6 +39,10 @@ interface Options {
   tuning?: string;
   /** Time whole runs of a `GraphExecutor` instead (inputs written, every output read back). */
   executor: boolean;
+  /** Group kernels by name (default) or by name and shape (`--by shape`). */
+  by: 'name' | 'shape';
+  /** Lower attention as one fused kernel where the device allows it (`--attention off`: the separate kernels). */
+  attention: boolean;
 }
 
 const DEFAULT_MODEL = fileURLToPath(
@@ -57,6 +62,8 @@ function parseArgs(args: readonly string[]): Options {
     model: DEFAULT_MODEL,
     name: 'SmallBench',
     executor: false,
+    by: 'name',
+    attention: true,
   };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1] ?? '';
@@ -86,6 +93,14 @@ function parseArgs(args: readonly string[]): Options {
         break;
       case '--tuning':
         options.tuning = value;
+        break;
+      case '--by':
+        if (value !== 'name' && value !== 'shape') throw new Error('--by is name or shape');
+        options.by = value;
+        break;
+      case '--attention':
+        if (value !== 'on' && value !== 'off') throw new Error('--attention is on or off');
+        options.attention = value === 'on';
         break;
       case '--executor':
         options.executor = true;
@@ -228,6 +243,7 @@ async function timeExecutor(gpu: GpuDevice, graph: Graph, options: Options): Pro
     : new TuningCache();
   const executor = new GraphExecutor(gpu, graph, {
     matmulConfig: (shape) => selectMatmulConfig(gpu, shape, { cache: tuning }),
+    lower: (g, o) => planGraph(g, { ...o, attention: options.attention }),
   });
   try {
     const symbols = { B: options.batch };
@@ -281,7 +297,11 @@ async function main(): Promise<void> {
       await timeExecutor(gpu, graph, options);
       return;
     }
-    const plan = planGraph(graph, { symbols: { B: options.batch }, caps: deviceCaps(gpu) });
+    const plan = planGraph(graph, {
+      symbols: { B: options.batch },
+      caps: deviceCaps(gpu),
+      attention: options.attention,
+    });
     const saved = options.tuning !== undefined && existsSync(options.tuning);
     const tuning = saved
       ? TuningCache.fromJSON(JSON.parse(readFileSync(options.tuning ?? '', 'utf8')))
@@ -313,7 +333,7 @@ async function main(): Promise<void> {
     const total = times.reduce((a, b) => a + b, 0);
     const groups = new Map<string, { ms: number; count: number; shapes: Set<string> }>();
     bound.forEach((b, i) => {
-      const name = b.step.name;
+      const name = options.by === 'shape' ? `${b.step.name}  ${shapeText(b.step)}` : b.step.name;
       const g = groups.get(name) ?? { ms: 0, count: 0, shapes: new Set<string>() };
       g.ms += times[i] ?? 0;
       g.count++;
@@ -325,7 +345,7 @@ async function main(): Promise<void> {
     for (const [name, g] of rows) {
       const shapes = [...g.shapes].slice(0, 3).join('; ');
       console.log(
-        `${g.ms.toFixed(2).padStart(8)} ms ${((100 * g.ms) / total).toFixed(1).padStart(5)}% ${String(g.count).padStart(4)}x  ${name.slice(0, 70).padEnd(70)} ${shapes}`,
+        `${g.ms.toFixed(2).padStart(8)} ms ${((100 * g.ms) / total).toFixed(1).padStart(5)}% ${String(g.count).padStart(4)}x  ${options.by === 'shape' ? name : `${name.slice(0, 70).padEnd(70)} ${shapes}`}`,
       );
     }
   } finally {

@@ -52,6 +52,11 @@ export interface CompileCliOptions {
   readonly emit?: readonly EmitStage[];
   /** The size of every dimension symbol (the batch) the kernels are planned for; default 1. */
   readonly batch?: number;
+  /**
+   * Plan for a device whose subgroups all have this many lanes (llvmpipe: 8), as `vitm train` plans on such a device
+   * (fused attention); default none, WebGPU's baseline.
+   */
+  readonly subgroupSize?: number;
   readonly host?: FrontendHost;
 }
 
@@ -331,6 +336,10 @@ export function compileCommand(file: string, options: CompileCliOptions = {}): n
   const batch = options.batch ?? 1;
   const dir = options.out ?? join('runs', 'compile', model.name);
   const compiled = compileModel(model, { verify: Boolean(process.env.VITM_DEBUG) });
+  const caps: DeviceCaps =
+    options.subgroupSize === undefined
+      ? WEBGPU_DEFAULT_CAPS
+      : { ...WEBGPU_DEFAULT_CAPS, subgroupSize: options.subgroupSize };
   const symbols: Record<string, number> = {};
   for (const graph of [compiled.forward, compiled.training]) {
     for (const input of graph.inputs)
@@ -341,10 +350,10 @@ export function compileCommand(file: string, options: CompileCliOptions = {}): n
   let memory: { readonly forward: MemoryReport; readonly training: MemoryReport };
   try {
     const memoryOptions = { maxBindingBytes: WEBGPU_DEFAULT_MAX_BINDING_BYTES };
-    const forward = planGraphMemory(compiled.forward, { symbols, caps: WEBGPU_DEFAULT_CAPS, ...memoryOptions });
+    const forward = planGraphMemory(compiled.forward, { symbols, caps, ...memoryOptions });
     const training = planGraphMemory(compiled.training, {
       symbols,
-      caps: WEBGPU_DEFAULT_CAPS,
+      caps,
       ...memoryOptions,
       stateBytesPerParameterElement: optimizer.bytesPerElement,
     });
@@ -379,7 +388,8 @@ export function compileCommand(file: string, options: CompileCliOptions = {}): n
     const training = writePlan(dir, 'training', plans.training, result.files, tile);
     const header =
       `# kernels of model ${model.name}, planned at batch ${batch} for WebGPU's default limits ` +
-      `(maxComputeWorkgroupsPerDimension ${WEBGPU_DEFAULT_CAPS.maxWorkgroupsPerDimension}, no shader-f16);\n` +
+      `(maxComputeWorkgroupsPerDimension ${WEBGPU_DEFAULT_CAPS.maxWorkgroupsPerDimension}, no shader-f16` +
+      `${caps.subgroupSize === undefined ? '' : `, subgroups of ${caps.subgroupSize}`});\n` +
       `# matmuls with the default tile ${tile.family} ${tile.wgY}x${tile.wgX}/${tile.tm}x${tile.tn} ` +
       `(a tuned device may choose another). Sources are file:line:col; std/ is the standard library.\n`;
     writeFileSync(join(dir, 'kernels.txt'), `${header}\n${[...forward.index, ...training.index].join('\n\n')}\n`);

@@ -17,7 +17,8 @@ commands:
                      --backend reference|webgpu: webgpu compares the GPU's gradients with the float64 reference)
   compile FILE       compile a model and write its stages: forward.ir, training.ir (gradients), WGSL kernels
                      (--model NAME, -o DIR (default runs/compile/MODEL), --emit ir,grad,wgsl (default all),
-                     --batch N (default 1): the batch the kernels are planned for)
+                     --batch N (default 1): the batch the kernels are planned for, --subgroup-size N: plan for
+                     a device whose subgroups have N lanes, as llvmpipe's 8: fused attention)
   train FILE         train an experiment on the GPU into a run folder: checkpoints, metrics.jsonl, curves,
                      model.safetensors (--experiment NAME, --out DIR (default runs/EXPERIMENT-DATE-TIME),
                      --resume: continue the run in --out (default the newest run of the experiment),
@@ -127,6 +128,7 @@ async function main(argv: readonly string[]): Promise<number> {
           out: { type: 'string', short: 'o' },
           emit: { type: 'string' },
           batch: { type: 'string' },
+          'subgroup-size': { type: 'string' },
         },
       });
       const [file, ...extra] = positionals;
@@ -135,6 +137,11 @@ async function main(argv: readonly string[]): Promise<number> {
       if (batch !== undefined && !(Number.isInteger(batch) && batch > 0)) {
         throw new UsageError(`--batch takes a positive integer, got '${values.batch ?? ''}'`);
       }
+      const lanes = values['subgroup-size'];
+      const subgroupSize = lanes === undefined ? undefined : Number(lanes);
+      if (subgroupSize !== undefined && !(Number.isInteger(subgroupSize) && subgroupSize >= 1 && subgroupSize <= 128)) {
+        throw new UsageError(`--subgroup-size takes an integer from 1 to 128, got '${lanes ?? ''}'`);
+      }
       const { compileCommand, CompileUsageError, parseEmit } = await import('./compile.js');
       try {
         return compileCommand(file, {
@@ -142,6 +149,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ...optional('out', values.out),
           ...optional('emit', values.emit === undefined ? undefined : parseEmit(values.emit)),
           ...optional('batch', batch),
+          ...optional('subgroupSize', subgroupSize),
         });
       } catch (error) {
         if (error instanceof CompileUsageError) throw new UsageError(error.message);

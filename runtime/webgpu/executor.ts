@@ -37,7 +37,7 @@ import { byteSize, evalShape, type DType, type SymbolValues } from '../../compil
 import type { WorkLabel } from '../errors.js';
 import { VitmRuntimeError } from '../errors.js';
 import { BufferUsage, type GpuDevice } from './device.js';
-import { configFits, prepareMatmul, type MatmulShape } from './matmul.js';
+import { configFits, prepareMatmul, subgroupSize, type MatmulShape } from './matmul.js';
 import { getPipeline } from './pipeline-cache.js';
 import { CANDIDATE_CONFIGS } from './tuning.js';
 
@@ -124,9 +124,11 @@ export function stepLabel(step: PlannedStep): WorkLabel {
 }
 
 export function deviceCaps(gpu: GpuDevice): DeviceCaps {
+  const lanes = subgroupSize(gpu);
   return {
     maxWorkgroupsPerDimension: gpu.limit('maxComputeWorkgroupsPerDimension'),
     shaderF16: gpu.features.has('shader-f16'),
+    ...(lanes === undefined ? {} : { subgroupSize: lanes }),
   };
 }
 

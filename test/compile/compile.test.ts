@@ -93,6 +93,23 @@ describe('vitm compile', () => {
     expect(readdirSync(join(cwd, 'runs', 'compile', 'SmallAttnOnly'))).toEqual(['forward.ir']);
   });
 
+  it('plans for a device with subgroups of --subgroup-size lanes: one fused attention kernel per block', () => {
+    const out = tempDir();
+    const result = runCli(['compile', TINY, '-o', out, '--emit', 'wgsl', '--subgroup-size', '8'], {}, 120_000);
+    expect(result.status).toBe(0);
+    const files = wgslFiles(out, ['forward', 'training']);
+    const attention = files.filter((f) => f.includes('_attention_'));
+    // Six blocks in the forward plan; the training plan keeps the probabilities for the backward pass.
+    expect(attention).toHaveLength(6);
+    expect(attention.every((f) => f.startsWith('forward/'))).toBe(true);
+    expect(files.filter((f) => f.startsWith('forward/') && /_(softmax|slice_transpose)_/.test(f))).toEqual([]);
+    goldenText(join(GOLDEN, 'vit_tiny', 'attention_sg8.wgsl'), readFileSync(join(out, attention[0] ?? ''), 'utf8'));
+    expect(readFileSync(join(out, 'kernels.txt'), 'utf8')).toContain('no shader-f16, subgroups of 8)');
+    const bad = runCli(['compile', TINY, '-o', out, '--subgroup-size', '0']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("--subgroup-size takes an integer from 1 to 128, got '0'");
+  });
+
   it('plans the kernels at the batch given', () => {
     const out = tempDir();
     const result = runCli(['compile', SMALL, '-o', out, '--emit', 'wgsl', '--batch', '4'], {}, 120_000);

@@ -25,6 +25,11 @@ export interface DeviceCaps {
   readonly maxWorkgroupsPerDimension: number;
   /** Whether `shader-f16` is enabled (f16 tensors need it). */
   readonly shaderF16: boolean;
+  /**
+   * The subgroup size when the device has the `subgroups` feature and all its subgroups have that one size (what
+   * kernels sharing loads through `subgroupBroadcast` rely on); undefined otherwise.
+   */
+  readonly subgroupSize?: number;
 }
 
 /** The WGSL element type of a dtype's storage. */

@@ -18,6 +18,7 @@ import { graphRoles, planMemory, type MemoryOptions, type MemoryPlan } from '../
 import { MAX_STORAGE_BINDINGS, sizeOf, type DeviceCaps } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
 import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
+import { attentionKernel, findAttentions, type AttentionMatch } from './attention.js';
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
 import { layerNormKernel, reduceSteps } from './reduce.js';
@@ -28,6 +29,11 @@ export interface PlanOptions {
   readonly caps: DeviceCaps;
   /** Fuse elementwise chains into one kernel each (default true; see `fuse.ts`). */
   readonly fuse?: boolean;
+  /**
+   * Compute `softmax(Q K^T * scale) V` as one kernel where the graph allows it (default true; needs fusion and
+   * `caps.subgroupSize`; see `attention.ts`).
+   */
+  readonly attention?: boolean;
 }
 
 /** Thrown when an equation cannot be lowered; names the equation and its span. */
@@ -87,6 +93,15 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     ? reducePrologues(graph, fusion, new Set([...epilogues.keys(), ...norms.keys()]))
     : new Map<number, Equation>();
   const absorbed = new Set([...prologues.values()].map((root) => root.out.id));
+  const lanes = options.caps.subgroupSize;
+  const attentions =
+    fusion && lanes !== undefined && options.attention !== false
+      ? findAttentions(graph, useCounts(graph), layouts, shapeOf, (id) => fusion.members.get(id))
+      : new Map<number, AttentionMatch>();
+  for (const id of [...attentions.keys()]) if (deferred.has(id) || absorbed.has(id)) attentions.delete(id);
+  const inAttention = new Set<number>();
+  for (const match of attentions.values())
+    for (const e of match.covered) if (e !== match.anchor) inAttention.add(e.out.id);
   /** The operands and expression of the fused group rooted at `root`, over its external operands' loads. */
   const groupOperands = (
     root: Equation,
@@ -105,6 +120,30 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     return { operands, index, expr };
   };
   for (const eq of graph.equations) {
+    if (inAttention.has(eq.out.id)) continue;
+    const attention = attentions.get(eq.out.id);
+    if (attention && lanes !== undefined) {
+      own(eq.out, `%${eq.out.id}:attention`);
+      const bound = (w: AttentionMatch['q']) => ({ ...w, buffer: ctx.buffer(w.source) });
+      const kernel = attentionKernel(
+        {
+          ...attention,
+          q: bound(attention.q),
+          k: bound(attention.k),
+          v: bound(attention.v),
+          out: { ...attention.out, base: 0, buffer: ctx.buffer(eq.out) },
+          lanes,
+        },
+        options.caps,
+      );
+      const all = attention.covered;
+      const span = all.find((g) => g.op === 'softmax')?.span ?? all.find((g) => g.span !== undefined)?.span;
+      steps.push({
+        ...kernel,
+        origin: { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) },
+      });
+      continue;
+    }
     if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id) || layouts.skipped.has(eq.out.id)) continue;
     if (absorbed.has(eq.out.id)) continue;
     const prologue = prologues.get(eq.out.id);
