@@ -25,7 +25,7 @@
 
 import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
 import type { BufferRef, WgslKernel } from '../../kernel.js';
-import { Params, sizeOf, splitGrid, stridesOf, type DeviceCaps } from './common.js';
+import { f32Bits, Params, sizeOf, splitGrid, stridesOf, type DeviceCaps } from './common.js';
 import type { LayoutCompositions } from './compose.js';
 import { transposeStrides } from './layout.js';
 
@@ -37,7 +37,8 @@ export interface AttentionView {
   readonly row: number;
 }
 
-export interface AttentionSpec {
+/** The problem: sizes and the scale of the scores. */
+export interface AttentionProblem {
   /** The batch axes' sizes (shared by Q, K, V and the result). */
   readonly batch: readonly number[];
   /** Query rows, keys, the width of Q and K, the width of V. */
@@ -46,6 +47,9 @@ export interface AttentionSpec {
   readonly d: number;
   readonly dv: number;
   readonly scale: number;
+}
+
+export interface AttentionSpec extends AttentionProblem {
   readonly q: AttentionView;
   readonly k: AttentionView;
   readonly v: AttentionView;
@@ -117,7 +121,7 @@ export function attentionKernel(spec: AttentionSpec, caps: DeviceCaps): WgslKern
   emit(`  let qr = (oq + min(row, ${n - 1}u) * ${spec.q.row}u) >> 2u;`);
   // Scores in base 2: q * scale * log2(e), so exp(x * scale) = exp2(q' . k).
   const c = Math.fround(spec.scale * Math.LOG2E);
-  for (let i = 0; i < d4; i++) emit(`  let q${i} = ${qName}[qr + ${i}u] * ${floatLiteral(c)};`);
+  for (let i = 0; i < d4; i++) emit(`  let q${i} = ${qName}[qr + ${i}u] * bitcast<f32>(${f32Bits(c)}u);`);
   for (let i = 0; i < dv4; i++) emit(`  var acc${i} = vec4<f32>(0.0);`);
   emit(`  var mx = -3.0e38;`);
   emit(`  var l = 0.0;`);
@@ -209,12 +213,6 @@ ${lines.join('\n')}
   };
 }
 
-/** An f32 constant as its exact bit pattern. */
-function floatLiteral(x: number): string {
-  const f = new Float32Array([x]);
-  return `bitcast<f32>(${new Uint32Array(f.buffer)[0]}u)`;
-}
-
 /** A view of a value not yet bound to a buffer: the value whose buffer it reads, and its layout. */
 interface PendingView {
   readonly source: Value;
@@ -224,17 +222,11 @@ interface PendingView {
 }
 
 /** One attention found in a graph: its equations, operands and layout, resolved to buffers when lowered. */
-export interface AttentionMatch {
+export interface AttentionMatch extends AttentionProblem {
   /** The equation whose result the kernel writes (O, or T when the heads' merge is folded in). */
   readonly anchor: Equation;
   /** Every equation the kernel computes or reads through (none of them is lowered on its own). */
   readonly covered: readonly Equation[];
-  readonly batch: readonly number[];
-  readonly n: number;
-  readonly m: number;
-  readonly d: number;
-  readonly dv: number;
-  readonly scale: number;
   readonly q: PendingView;
   readonly k: PendingView;
   readonly v: PendingView;
