@@ -250,7 +250,11 @@ export function findAttentions(
   const consumers = new Map<number, Equation[]>();
   for (const eq of graph.equations) {
     defs.set(eq.out.id, eq);
-    for (const a of eq.args) consumers.set(a.id, [...(consumers.get(a.id) ?? []), eq]);
+    for (const a of eq.args) {
+      const list = consumers.get(a.id);
+      if (list) list.push(eq);
+      else consumers.set(a.id, [eq]);
+    }
   }
   const single = (v: Value): boolean => uses.get(v.id) === 1;
   const f32 = (v: Value): boolean => v.type.dtype === 'f32';
