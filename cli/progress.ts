@@ -10,7 +10,8 @@
  *
  * Rates and the ETA come from a sliding window of recent updates (`windowMs`), so the slow first steps (pipeline
  * compilation) stop weighing on them once the run is going; the time before the first update (start-up, compiling
- * pipelines and timing matmul tiles) never counts, so the first line shows no rate and `ETA ?`. The clock is injectable, so tests drive it by hand.
+ * pipelines and timing matmul tiles) never counts, so the first line shows no rate and `ETA ?`. The clock is
+ * injectable, so tests drive it by hand.
  */
 
 /** Where the bar writes: a `process.stdout`-like stream. */

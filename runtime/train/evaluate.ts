@@ -65,16 +65,9 @@ export type TestTimeAugmentation = 'none' | 'flip';
  */
 export function meanDistributionLogits(a: ArrayLike<number>, b: ArrayLike<number>, classes: number): Float64Array {
   const out = new Float64Array(a.length);
-  const logSumExp = (x: ArrayLike<number>, base: number): number => {
-    let top = -Infinity;
-    for (let c = 0; c < classes; c++) top = Math.max(top, x[base + c] as number);
-    let sum = 0;
-    for (let c = 0; c < classes; c++) sum += Math.exp((x[base + c] as number) - top);
-    return top + Math.log(sum);
-  };
   for (let base = 0; base < a.length; base += classes) {
-    const la = logSumExp(a, base);
-    const lb = logSumExp(b, base);
+    const la = rowLogSumExp(a, base, classes);
+    const lb = rowLogSumExp(b, base, classes);
     for (let c = 0; c < classes; c++) {
       const pa = (a[base + c] as number) - la;
       const pb = (b[base + c] as number) - lb;
@@ -83,6 +76,15 @@ export function meanDistributionLogits(a: ArrayLike<number>, b: ArrayLike<number
     }
   }
   return out;
+}
+
+/** log(sum(exp)) of the `classes` values of `x` from `base`, with the maximum subtracted first. */
+function rowLogSumExp(x: ArrayLike<number>, base: number, classes: number): number {
+  let top = -Infinity;
+  for (let c = 0; c < classes; c++) top = Math.max(top, x[base + c] as number);
+  let sum = 0;
+  for (let c = 0; c < classes; c++) sum += Math.exp((x[base + c] as number) - top);
+  return top + Math.log(sum);
 }
 
 /** Mean cross-entropy and correct count of `size` rows of `logits` ([rows, classes]) against `labels`. */
@@ -105,10 +107,8 @@ export function scoreLogits(
         best = c;
       }
     }
-    let sum = 0;
-    for (let c = 0; c < classes; c++) sum += Math.exp((logits[base + c] as number) - top);
     const label = labels[r] as number;
-    lossSum += top + Math.log(sum) - (logits[base + label] as number);
+    lossSum += rowLogSumExp(logits, base, classes) - (logits[base + label] as number);
     if (best === label) correct++;
   }
   return { lossSum, correct };
