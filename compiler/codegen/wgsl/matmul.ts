@@ -5,8 +5,9 @@
  * Two families, because the hardware they run on wants opposite things:
  *
  * - `register`: no workgroup memory and no barriers. Each invocation owns a TM x TN block of C held in registers
- *   (TN in vec4 columns) and streams A and B straight from storage, four reduction steps per iteration, with vec4
- *   loads along each operand's contiguous axis where the layout allows it. Software rasterisers such as llvmpipe
+ *   (TN in vec4 columns) and streams A and B straight from storage, four reduction steps per iteration (their products summed
+ *   before one write of each accumulator), with vec4 loads along each operand's contiguous axis where the layout
+ *   allows it. Software rasterisers such as llvmpipe
  *   run a workgroup as SIMD lanes on one CPU thread, where a barrier ends the vectorised region and workgroup
  *   memory is ordinary memory; there, this family is several times faster than a tiled one. Where the device has
  *   subgroups of a known size (`MatmulConfig.subgroup`), the lanes split each step's A loads and pass the values
@@ -373,12 +374,16 @@ ${tileHead()}
       .map((c) => `mm_b(${indexB(spec, `k + ${kk}u`, `cc_${v}_${c}`)})`)
       .join(', ')})`;
   };
-  for (const kk of range(4)) {
-    for (const v of range(vn)) out.push(`    let b_${kk}_${v} = ${bExpr(kk, v)};`);
-    for (const i of range(tm))
-      for (const v of range(vn))
-        out.push(`    acc_${i}_${v} = fma(vec4<f32>(${aVal(i, kk)}), b_${kk}_${v}, acc_${i}_${v});`);
-  }
+  // The four steps' products are summed first and added to the accumulator once: on SIMD-across-invocations
+  // compilers (llvmpipe) every write of a loop-carried variable is a blend with the execution mask plus a spill
+  // store, which four chained fma into the accumulator paid four times.
+  for (const kk of range(4)) for (const v of range(vn)) out.push(`    let b_${kk}_${v} = ${bExpr(kk, v)};`);
+  for (const i of range(tm))
+    for (const v of range(vn)) {
+      let sum = `vec4<f32>(${aVal(i, 0)}) * b_0_${v}`;
+      for (const kk of [1, 2, 3]) sum = `fma(vec4<f32>(${aVal(i, kk)}), b_${kk}_${v}, ${sum})`;
+      out.push(`    acc_${i}_${v} = acc_${i}_${v} + ${sum};`);
+    }
   out.push(`  }`);
   // The K remainder (fewer than 4 steps), with scalar accessors.
   out.push(`  for (var k = mm_k4; k < mm_p.K; k = k + 1u) {`);
