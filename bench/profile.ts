@@ -15,7 +15,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { nodeHost } from '../cli/check.js';
-import type { BufferRef, KernelPlan, PlannedStep } from '../compiler/codegen/kernel.js';
+import { matmulEpilogueOf, type BufferRef, type KernelPlan, type PlannedStep } from '../compiler/codegen/kernel.js';
 import { planGraph } from '../compiler/codegen/wgsl/ops/plan.js';
 import { compileModel, compileProgram } from '../compiler/pipeline.js';
 import type { Graph } from '../compiler/ir/graph.js';
@@ -179,7 +179,7 @@ async function bindPlan(gpu: GpuDevice, plan: KernelPlan, tuning: TuningCache): 
       }
       case 'matmul': {
         const config = await selectMatmulConfig(gpu, step.problem, { cache: tuning });
-        const epilogue = step.epilogue && { wgsl: step.epilogue.wgsl, inputs: step.epilogue.inputs.map((i) => i.name) };
+        const epilogue = matmulEpilogueOf(step.epilogue);
         const prepared = await prepareMatmul(gpu, step.problem, config, epilogue);
         const mm = prepared.bind({
           a: resolve(step.a),

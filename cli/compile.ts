@@ -15,7 +15,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
-import type { KernelPlan, MatmulStep, PlannedStep } from '../compiler/codegen/kernel.js';
+import { matmulEpilogueOf, type KernelPlan, type MatmulStep, type PlannedStep } from '../compiler/codegen/kernel.js';
 import {
   generateMatmulWgsl,
   matmulKernelName,
@@ -237,7 +237,7 @@ function kernelName(step: PlannedStep, tile: MatmulConfig): string {
 
 /** A matmul step's fused epilogue in the form of the matmul kernel family. */
 function stepEpilogue(step: MatmulStep): MatmulEpilogue | undefined {
-  return step.epilogue && { wgsl: step.epilogue.wgsl, inputs: step.epilogue.inputs.map((i) => i.name) };
+  return matmulEpilogueOf(step.epilogue);
 }
 
 /** The WGSL text of a step (none for constant uploads). */

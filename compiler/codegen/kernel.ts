@@ -9,6 +9,7 @@
  * memory plan maps both onto a few reused allocations; nothing here assumes one buffer per value.
  */
 
+import type { MatmulEpilogue } from './wgsl/matmul.js';
 import type { Span } from '../source/source.js';
 import type { DType } from '../types/shape.js';
 
@@ -74,6 +75,15 @@ export interface MatmulStep {
 export interface MatmulStepEpilogue {
   readonly wgsl: string;
   readonly inputs: readonly { readonly name: string; readonly buffer: BufferRef }[];
+  /** Inputs read at the product's column alone, passed to `epilogue` as arguments (`MatmulEpilogue.columns`). */
+  readonly columns?: readonly string[];
+}
+
+/** The kernel generator's view of a step's epilogue (input names without their buffers). */
+export function matmulEpilogueOf(epilogue: MatmulStepEpilogue | undefined): MatmulEpilogue | undefined {
+  if (!epilogue) return undefined;
+  const inputs = epilogue.inputs.map((i) => i.name);
+  return { wgsl: epilogue.wgsl, inputs, ...(epilogue.columns ? { columns: epilogue.columns } : {}) };
 }
 
 /** Data written into a buffer once, when the plan's buffers are created (literal `constant` tensors). */

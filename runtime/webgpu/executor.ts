@@ -21,7 +21,13 @@
  */
 
 import type { Graph } from '../../compiler/ir/graph.js';
-import { describeOrigin, type BufferRef, type KernelPlan, type PlannedStep } from '../../compiler/codegen/kernel.js';
+import {
+  describeOrigin,
+  matmulEpilogueOf,
+  type BufferRef,
+  type KernelPlan,
+  type PlannedStep,
+} from '../../compiler/codegen/kernel.js';
 import type { MatmulConfig } from '../../compiler/codegen/wgsl/matmul.js';
 import type { DeviceCaps } from '../../compiler/codegen/wgsl/ops/common.js';
 import { planGraph, type PlanOptions } from '../../compiler/codegen/wgsl/ops/plan.js';
@@ -536,7 +542,7 @@ export class GraphExecutor {
       case 'matmul': {
         const shape: MatmulShape = step.problem;
         const config = await (this.options.matmulConfig?.(shape) ?? defaultMatmulConfig(gpu));
-        const epilogue = step.epilogue && { wgsl: step.epilogue.wgsl, inputs: step.epilogue.inputs.map((i) => i.name) };
+        const epilogue = matmulEpilogueOf(step.epilogue);
         const prepared = await prepareMatmul(gpu, shape, config, epilogue).catch((error: unknown) => {
           if (error instanceof VitmRuntimeError) throw error;
           throw new VitmRuntimeError(

@@ -184,11 +184,17 @@ describe('matmul kernels against a float64 product', () => {
     await check(gpu, shape, config, 5);
   });
 
-  it('applies a fused epilogue reading an extra input (bias add and ReLU)', async (ctx) => {
+  it('applies a fused epilogue reading an extra input (bias add and ReLU), in place or as a column argument', async (ctx) => {
     const gpu = await device(ctx);
-    const epilogue = {
+    const inPlace = {
       wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return max(value + bias[col], 0.0); }',
       inputs: ['bias'],
+    };
+    // The kernel loads a column input once per column it owns and passes the value in.
+    const asColumn = {
+      wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32, b: f32) -> f32 { return max(value + b, 0.0); }',
+      inputs: ['bias'],
+      columns: ['bias'],
     };
     const shape = matmulShape(13, 10, 9, { batch: 2, transposeB: true });
     const a = data(2 * 13 * 9, 1);
@@ -217,11 +223,12 @@ describe('matmul kernels against a float64 product', () => {
           configFits(gpu, c),
       );
       if (!config) continue;
-      const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias] });
-      expect(firstMismatch(got, expected), `${family}${subgroup ? ' subgroup' : ''}${swap ? ' swap' : ''}`).toBe(
-        undefined,
-      );
-      expect(got.some((v) => v === 0)).toBe(true);
+      for (const epilogue of [inPlace, asColumn]) {
+        const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias] });
+        const label = `${family}${subgroup ? ' subgroup' : ''}${swap ? ' swap' : ''}${epilogue.columns ? ' column' : ''}`;
+        expect(firstMismatch(got, expected), label).toBe(undefined);
+        expect(got.some((v) => v === 0)).toBe(true);
+      }
     }
   }, 120_000);
 });
@@ -303,12 +310,15 @@ describe('matmul pipelines and tuning', () => {
     ).toMatch(/^\/\/ .*\nenable subgroups;/);
   });
 
-  it('rejects an epilogue with a reserved or duplicate input name', () => {
+  it('rejects an epilogue with a reserved or duplicate input name, or a column input it does not bind', () => {
     const config = CANDIDATE_CONFIGS[0] as MatmulConfig;
     const base = { config, transposeA: false, transposeB: false, vecA: true, vecB: true };
     const wgsl = 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return value; }';
     expect(() => generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['mm_x'] } })).toThrow(RangeError);
     expect(() => generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['x', 'x'] } })).toThrow(RangeError);
+    expect(() => generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['x'], columns: ['y'] } })).toThrow(
+      RangeError,
+    );
   });
 });
 

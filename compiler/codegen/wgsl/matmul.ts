@@ -74,6 +74,12 @@ export interface MatmulConfig {
 export interface MatmulEpilogue {
   readonly wgsl: string;
   readonly inputs: readonly string[];
+  /**
+   * Inputs (a subset of `inputs`) read at the product's column alone, `name[col]` (a bias, say). The kernel loads
+   * each of their values once per column it owns, not once per element, and passes them to `epilogue` as extra f32
+   * arguments after `col`, in this order: `fn epilogue(value: f32, batch: u32, row: u32, col: u32, <name>: f32...)`.
+   */
+  readonly columns?: readonly string[];
 }
 
 /** Everything the WGSL text depends on. Sizes are not here: they are uniforms. */
@@ -175,6 +181,19 @@ function checkEpilogue(epilogue: MatmulEpilogue): void {
   }
   if (new Set(epilogue.inputs).size !== epilogue.inputs.length)
     throw new RangeError('matmul epilogue inputs must have distinct names');
+  for (const name of epilogue.columns ?? [])
+    if (!epilogue.inputs.includes(name))
+      throw new RangeError(`matmul epilogue column input '${name}' is not one of its inputs`);
+}
+
+/**
+ * The column inputs' values for the element at (row, col) of the kernel's product, as WGSL argument text: read in
+ * place (clamped, the store being guarded), at the original column, which is the kernel's row when it stores the
+ * transpose.
+ */
+function columnArgs(spec: MatmulKernelSpec, row: string, col: string): string {
+  const at = spec.storeTransposed ? `min(${row}, mm_p.M - 1u)` : `min(${col}, mm_p.N - 1u)`;
+  return (spec.epilogue?.columns ?? []).map((name) => `, ${name}[${at}]`).join('');
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -193,9 +212,11 @@ function prelude(spec: MatmulKernelSpec): string {
       : `fn mm_${name}(i: u32) -> f32 { return mm_${name.toUpperCase()}[i]; }`;
   const at = spec.storeTransposed ? 'col * mm_p.M + row' : 'row * mm_p.N + col';
   const coords = spec.storeTransposed ? 'col, row' : 'row, col';
+  const columns = spec.epilogue?.columns ?? [];
   const store = spec.epilogue
-    ? `mm_C[mm_cbase + ${at}] = epilogue(value, batch, ${coords});`
+    ? `mm_C[mm_cbase + ${at}] = epilogue(value, batch, ${coords}${columns.map((n) => `, mm_e_${n}`).join('')});`
     : `mm_C[mm_cbase + ${at}] = value;`;
+  const storeParams = columns.map((n) => `, mm_e_${n}: f32`).join('');
   return `struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
   tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
@@ -214,7 +235,7 @@ ${spec.epilogue ? spec.epilogue.wgsl : ''}
 
 var<private> mm_cbase: u32;
 
-fn mm_store(batch: u32, row: u32, col: u32, value: f32) {
+fn mm_store(batch: u32, row: u32, col: u32, value: f32${storeParams}) {
   if (row < mm_p.M && col < mm_p.N) {
     ${store}
   }
@@ -247,11 +268,27 @@ function tileHead(): string {
 }
 
 /** The guarded stores of the accumulators `acc_i_v` for rows `row_i` and column groups `col_v`. */
-function stores(tm: number, vn: number): string {
+function stores(spec: MatmulKernelSpec, tm: number, vn: number): string {
   const lines: string[] = [];
+  const columns = spec.epilogue?.columns ?? [];
+  // Column inputs: one load per column (per row when the transpose is stored) for the whole tile.
+  if (spec.storeTransposed) {
+    for (const i of range(tm))
+      for (const name of columns) lines.push(`  let mm_e_${name}_${i} = ${name}[min(row_${i}, mm_p.M - 1u)];`);
+  } else {
+    for (const v of range(vn))
+      for (const c of range(4))
+        for (const name of columns)
+          lines.push(`  let mm_e_${name}_${v}_${c} = ${name}[min(col_${v} + ${c}u, mm_p.N - 1u)];`);
+  }
   for (const i of range(tm))
     for (const v of range(vn))
-      for (const c of range(4)) lines.push(`  mm_store(batch, row_${i}, col_${v} + ${c}u, acc_${i}_${v}[${c}]);`);
+      for (const c of range(4)) {
+        const args = columns
+          .map((name) => (spec.storeTransposed ? `, mm_e_${name}_${i}` : `, mm_e_${name}_${v}_${c}`))
+          .join('');
+        lines.push(`  mm_store(batch, row_${i}, col_${v} + ${c}u, acc_${i}_${v}[${c}]${args});`);
+      }
   return lines.join('\n');
 }
 
@@ -404,7 +441,7 @@ ${tileHead()}
     for (const v of range(vn)) out.push(`    acc_${i}_${v} = fma(vec4<f32>(a_${i}), b_${v}, acc_${i}_${v});`);
   }
   out.push(`  }`);
-  out.push(stores(tm, vn));
+  out.push(stores(spec, tm, vn));
   out.push(`}`);
   return out.join('\n');
 }
@@ -474,7 +511,7 @@ ${tileHead()}
   out.push(`    }
     workgroupBarrier();
   }`);
-  out.push(stores(tm, vn));
+  out.push(stores(spec, tm, vn));
   out.push(`}`);
   return out.join('\n');
 }
@@ -547,7 +584,8 @@ ${tileHead()}
   }
   out.push(`  }`);
   for (const i of range(tm))
-    for (const j of range(tn)) out.push(`  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j});`);
+    for (const j of range(tn))
+      out.push(`  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j}${columnArgs(spec, `row_${i}`, `col_${j}`)});`);
   out.push(`}`);
   return out.join('\n');
 }

@@ -39,6 +39,7 @@ export function matmulEpilogue(
   const batchDims = outShape.slice(0, Math.max(0, rank - 2));
   const rowName = foldRows && rank > 2 ? 'ep_row' : 'row';
   const inputs: { name: string; buffer: BufferRef }[] = [];
+  const columns: string[] = [];
   const lines: string[] = [];
   const batchCoords = new Set<number>();
   const names = operands.map((o, k) => {
@@ -47,6 +48,11 @@ export function matmulEpilogue(
     const name = `ep${k}`;
     inputs.push({ name, buffer: o.buffer });
     const strides = broadcastStrides(o.shape, outShape);
+    // Read at the column alone (a bias): the kernel loads it once per column and passes it in.
+    if (rank > 0 && strides.every((stride, axis) => stride === (axis === rank - 1 ? 1 : 0))) {
+      columns.push(name);
+      return `${name}c`;
+    }
     const terms: string[] = [];
     strides.forEach((stride, axis) => {
       if (stride === 0) return;
@@ -68,12 +74,12 @@ export function matmulEpilogue(
     }
   }
   const wgsl = `${PRELUDE}
-fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 {
+fn epilogue(value: f32, batch: u32, row: u32, col: u32${columns.map((n) => `, ${n}c: f32`).join('')}) -> f32 {
 ${[...decompose, ...lines].join('\n')}
   return ${expr(names)};
 }
 `;
-  return { wgsl, inputs };
+  return { wgsl, inputs, ...(columns.length > 0 ? { columns } : {}) };
 }
 
 /**

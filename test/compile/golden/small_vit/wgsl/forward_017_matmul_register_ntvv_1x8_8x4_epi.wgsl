@@ -110,17 +110,17 @@ fn vidiv(a: i32, b: i32) -> i32 {
 }
 fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 
-fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 {
-  let v1 = ep1[col];
-  return vgelu((value + v1));
+fn epilogue(value: f32, batch: u32, row: u32, col: u32, ep1c: f32) -> f32 {
+
+  return vgelu((value + ep1c));
 }
 
 
 var<private> mm_cbase: u32;
 
-fn mm_store(batch: u32, row: u32, col: u32, value: f32) {
+fn mm_store(batch: u32, row: u32, col: u32, value: f32, mm_e_ep1: f32) {
   if (row < mm_p.M && col < mm_p.N) {
-    mm_C[mm_cbase + row * mm_p.N + col] = epilogue(value, batch, row, col);
+    mm_C[mm_cbase + row * mm_p.N + col] = epilogue(value, batch, row, col, mm_e_ep1);
   }
 }
 
@@ -244,36 +244,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let a_7 = mm_a(mm_offA + rc_7 * mm_p.K + (k));
     acc_7_0 = fma(vec4<f32>(a_7), b_0, acc_7_0);
   }
-  mm_store(batch, row_0, col_0 + 0u, acc_0_0[0]);
-  mm_store(batch, row_0, col_0 + 1u, acc_0_0[1]);
-  mm_store(batch, row_0, col_0 + 2u, acc_0_0[2]);
-  mm_store(batch, row_0, col_0 + 3u, acc_0_0[3]);
-  mm_store(batch, row_1, col_0 + 0u, acc_1_0[0]);
-  mm_store(batch, row_1, col_0 + 1u, acc_1_0[1]);
-  mm_store(batch, row_1, col_0 + 2u, acc_1_0[2]);
-  mm_store(batch, row_1, col_0 + 3u, acc_1_0[3]);
-  mm_store(batch, row_2, col_0 + 0u, acc_2_0[0]);
-  mm_store(batch, row_2, col_0 + 1u, acc_2_0[1]);
-  mm_store(batch, row_2, col_0 + 2u, acc_2_0[2]);
-  mm_store(batch, row_2, col_0 + 3u, acc_2_0[3]);
-  mm_store(batch, row_3, col_0 + 0u, acc_3_0[0]);
-  mm_store(batch, row_3, col_0 + 1u, acc_3_0[1]);
-  mm_store(batch, row_3, col_0 + 2u, acc_3_0[2]);
-  mm_store(batch, row_3, col_0 + 3u, acc_3_0[3]);
-  mm_store(batch, row_4, col_0 + 0u, acc_4_0[0]);
-  mm_store(batch, row_4, col_0 + 1u, acc_4_0[1]);
-  mm_store(batch, row_4, col_0 + 2u, acc_4_0[2]);
-  mm_store(batch, row_4, col_0 + 3u, acc_4_0[3]);
-  mm_store(batch, row_5, col_0 + 0u, acc_5_0[0]);
-  mm_store(batch, row_5, col_0 + 1u, acc_5_0[1]);
-  mm_store(batch, row_5, col_0 + 2u, acc_5_0[2]);
-  mm_store(batch, row_5, col_0 + 3u, acc_5_0[3]);
-  mm_store(batch, row_6, col_0 + 0u, acc_6_0[0]);
-  mm_store(batch, row_6, col_0 + 1u, acc_6_0[1]);
-  mm_store(batch, row_6, col_0 + 2u, acc_6_0[2]);
-  mm_store(batch, row_6, col_0 + 3u, acc_6_0[3]);
-  mm_store(batch, row_7, col_0 + 0u, acc_7_0[0]);
-  mm_store(batch, row_7, col_0 + 1u, acc_7_0[1]);
-  mm_store(batch, row_7, col_0 + 2u, acc_7_0[2]);
-  mm_store(batch, row_7, col_0 + 3u, acc_7_0[3]);
+  let mm_e_ep1_0_0 = ep1[min(col_0 + 0u, mm_p.N - 1u)];
+  let mm_e_ep1_0_1 = ep1[min(col_0 + 1u, mm_p.N - 1u)];
+  let mm_e_ep1_0_2 = ep1[min(col_0 + 2u, mm_p.N - 1u)];
+  let mm_e_ep1_0_3 = ep1[min(col_0 + 3u, mm_p.N - 1u)];
+  mm_store(batch, row_0, col_0 + 0u, acc_0_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_0, col_0 + 1u, acc_0_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_0, col_0 + 2u, acc_0_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_0, col_0 + 3u, acc_0_0[3], mm_e_ep1_0_3);
+  mm_store(batch, row_1, col_0 + 0u, acc_1_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_1, col_0 + 1u, acc_1_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_1, col_0 + 2u, acc_1_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_1, col_0 + 3u, acc_1_0[3], mm_e_ep1_0_3);
+  mm_store(batch, row_2, col_0 + 0u, acc_2_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_2, col_0 + 1u, acc_2_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_2, col_0 + 2u, acc_2_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_2, col_0 + 3u, acc_2_0[3], mm_e_ep1_0_3);
+  mm_store(batch, row_3, col_0 + 0u, acc_3_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_3, col_0 + 1u, acc_3_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_3, col_0 + 2u, acc_3_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_3, col_0 + 3u, acc_3_0[3], mm_e_ep1_0_3);
+  mm_store(batch, row_4, col_0 + 0u, acc_4_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_4, col_0 + 1u, acc_4_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_4, col_0 + 2u, acc_4_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_4, col_0 + 3u, acc_4_0[3], mm_e_ep1_0_3);
+  mm_store(batch, row_5, col_0 + 0u, acc_5_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_5, col_0 + 1u, acc_5_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_5, col_0 + 2u, acc_5_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_5, col_0 + 3u, acc_5_0[3], mm_e_ep1_0_3);
+  mm_store(batch, row_6, col_0 + 0u, acc_6_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_6, col_0 + 1u, acc_6_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_6, col_0 + 2u, acc_6_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_6, col_0 + 3u, acc_6_0[3], mm_e_ep1_0_3);
+  mm_store(batch, row_7, col_0 + 0u, acc_7_0[0], mm_e_ep1_0_0);
+  mm_store(batch, row_7, col_0 + 1u, acc_7_0[1], mm_e_ep1_0_1);
+  mm_store(batch, row_7, col_0 + 2u, acc_7_0[2], mm_e_ep1_0_2);
+  mm_store(batch, row_7, col_0 + 3u, acc_7_0[3], mm_e_ep1_0_3);
 }
