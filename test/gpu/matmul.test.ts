@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
-import { generateMatmulWgsl, type MatmulConfig } from '../../compiler/codegen/wgsl/matmul.js';
+import { generateMatmulWgsl, type MatmulConfig, type MatmulEpilogue } from '../../compiler/codegen/wgsl/matmul.js';
 import { BufferUsage, type GpuDevice } from '../../runtime/webgpu/device.js';
 import {
   configFits,
@@ -223,7 +223,7 @@ describe('matmul kernels against a float64 product', () => {
           configFits(gpu, c),
       );
       if (!config) continue;
-      for (const epilogue of [inPlace, asColumn]) {
+      for (const epilogue of [inPlace, asColumn] as MatmulEpilogue[]) {
         const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias] });
         const label = `${family}${subgroup ? ' subgroup' : ''}${swap ? ' swap' : ''}${epilogue.columns ? ' column' : ''}`;
         expect(firstMismatch(got, expected), label).toBe(undefined);
