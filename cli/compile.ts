@@ -15,12 +15,11 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
-import { matmulEpilogueOf, type KernelPlan, type MatmulStep, type PlannedStep } from '../compiler/codegen/kernel.js';
+import { matmulEpilogueOf, type KernelPlan, type PlannedStep } from '../compiler/codegen/kernel.js';
 import {
   generateMatmulWgsl,
   matmulKernelName,
   type MatmulConfig,
-  type MatmulEpilogue,
   workgroupStorageBytes,
 } from '../compiler/codegen/wgsl/matmul.js';
 import type { DeviceCaps } from '../compiler/codegen/wgsl/ops/common.js';
@@ -232,12 +231,9 @@ function fileStem(name: string): string {
 
 /** The kernel name a step's file is named by: the plan's name, or for a matmul the tile-specific kernel's name. */
 function kernelName(step: PlannedStep, tile: MatmulConfig): string {
-  return step.kind === 'matmul' ? matmulKernelName(kernelSpecFor(step.problem, tile, stepEpilogue(step))) : step.name;
-}
-
-/** A matmul step's fused epilogue in the form of the matmul kernel family. */
-function stepEpilogue(step: MatmulStep): MatmulEpilogue | undefined {
-  return matmulEpilogueOf(step.epilogue);
+  return step.kind === 'matmul'
+    ? matmulKernelName(kernelSpecFor(step.problem, tile, matmulEpilogueOf(step.epilogue)))
+    : step.name;
 }
 
 /** The WGSL text of a step (none for constant uploads). */
@@ -246,7 +242,7 @@ function stepWgsl(step: PlannedStep, tile: MatmulConfig): string | undefined {
     case 'wgsl':
       return step.wgsl;
     case 'matmul':
-      return generateMatmulWgsl(kernelSpecFor(step.problem, tile, stepEpilogue(step)));
+      return generateMatmulWgsl(kernelSpecFor(step.problem, tile, matmulEpilogueOf(step.epilogue)));
     case 'upload':
       return undefined;
   }

@@ -5,11 +5,11 @@
  * Two families, because the hardware they run on wants opposite things:
  *
  * - `register`: no workgroup memory and no barriers. Each invocation owns a TM x TN block of C held in registers
- *   (TN in vec4 columns) and streams A and B straight from storage, four reduction steps per iteration (their products summed
- *   before one write of each accumulator), with vec4 loads along each operand's contiguous axis where the layout
- *   allows it. Software rasterisers such as llvmpipe
- *   run a workgroup as SIMD lanes on one CPU thread, where a barrier ends the vectorised region and workgroup
- *   memory is ordinary memory; there, this family is several times faster than a tiled one. Where the device has
+ *   (TN in vec4 columns) and streams A and B straight from storage, four reduction steps per iteration (their
+ *   products summed before one write of each accumulator), with vec4 loads along each operand's contiguous axis
+ *   where the layout allows it. Software rasterisers such as llvmpipe run a workgroup as SIMD lanes on one CPU
+ *   thread, where a barrier ends the vectorised region and workgroup memory is ordinary memory; there, this family
+ *   is several times faster than a tiled one. Where the device has
  *   subgroups of a known size (`MatmulConfig.subgroup`), the lanes split each step's A loads and pass the values
  *   round with `subgroupBroadcast`: llvmpipe turns every storage load whose address is not a constant into a loop
  *   over the lanes, and this leaves one such load (a vec4 of B) per lane and step.
