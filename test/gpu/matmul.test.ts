@@ -186,12 +186,12 @@ describe('matmul kernels against a float64 product', () => {
 
   it('applies a fused epilogue reading an extra input (bias add and ReLU), in place or as a column argument', async (ctx) => {
     const gpu = await device(ctx);
-    const inPlace = {
+    const inPlace: MatmulEpilogue = {
       wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return max(value + bias[col], 0.0); }',
       inputs: ['bias'],
     };
     // The kernel loads a column input once per column it owns and passes the value in.
-    const asColumn = {
+    const asColumn: MatmulEpilogue = {
       wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32, b: f32) -> f32 { return max(value + b, 0.0); }',
       inputs: ['bias'],
       columns: ['bias'],
@@ -223,7 +223,7 @@ describe('matmul kernels against a float64 product', () => {
           configFits(gpu, c),
       );
       if (!config) continue;
-      for (const epilogue of [inPlace, asColumn] as MatmulEpilogue[]) {
+      for (const epilogue of [inPlace, asColumn]) {
         const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias] });
         const label = `${family}${subgroup ? ' subgroup' : ''}${swap ? ' swap' : ''}${epilogue.columns ? ' column' : ''}`;
         expect(firstMismatch(got, expected), label).toBe(undefined);
