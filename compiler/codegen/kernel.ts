@@ -77,13 +77,20 @@ export interface MatmulStepEpilogue {
   readonly inputs: readonly { readonly name: string; readonly buffer: BufferRef }[];
   /** Inputs read at the product's column alone, passed to `epilogue` as arguments (`MatmulEpilogue.columns`). */
   readonly columns?: readonly string[];
+  /** Inputs laid out as the product, passed to `epilogue` as arguments (`MatmulEpilogue.elements`). */
+  readonly elements?: readonly string[];
 }
 
 /** The kernel generator's view of a step's epilogue (input names without their buffers). */
 export function matmulEpilogueOf(epilogue: MatmulStepEpilogue | undefined): MatmulEpilogue | undefined {
   if (!epilogue) return undefined;
   const inputs = epilogue.inputs.map((i) => i.name);
-  return { wgsl: epilogue.wgsl, inputs, ...(epilogue.columns ? { columns: epilogue.columns } : {}) };
+  return {
+    wgsl: epilogue.wgsl,
+    inputs,
+    ...(epilogue.columns ? { columns: epilogue.columns } : {}),
+    ...(epilogue.elements ? { elements: epilogue.elements } : {}),
+  };
 }
 
 /** Data written into a buffer once, when the plan's buffers are created (literal `constant` tensors). */

@@ -194,6 +194,10 @@ export class GraphBuilder {
   gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
     return this.emit('gelu', [x], { approximate });
   }
+  /** The derivative of `gelu(x, approximate)` at x. */
+  geluGrad(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
+    return this.emit('gelu_grad', [x], { approximate });
+  }
   relu(x: Value): Value {
     return this.emit('relu', [x], {});
   }
@@ -298,6 +302,10 @@ export class GraphBuilder {
   /** Normalisation over the last axis without affine parameters. */
   layerNorm(x: Value, eps = 1e-6): Value {
     return this.emit('layer_norm', [x], { eps });
+  }
+  /** The gradient of `layerNorm(x, eps)` for the cotangent `g` of its result. */
+  layerNormGrad(x: Value, g: Value, eps = 1e-6): Value {
+    return this.emit('layer_norm_grad', [x, g], { eps });
   }
   /** LayerNorm over the last axis with weight and bias (timm's `nn.LayerNorm`). */
   layerNormAffine(x: Value, weight: Value, bias: Value, eps = 1e-6): Value {

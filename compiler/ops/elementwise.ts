@@ -72,6 +72,7 @@ export const elementwiseTypes: { readonly [P in ElementwiseOp]: TypeRule<P> } = 
   erf: floatUnary('erf'),
   acos: floatUnary('acos'),
   gelu: floatUnary('gelu'),
+  gelu_grad: floatUnary('gelu_grad'),
   relu: numericUnary('relu'),
   sigmoid: floatUnary('sigmoid'),
   abs: numericUnary('abs'),
@@ -137,21 +138,23 @@ export const elementwiseGradients: { readonly [P in ElementwiseOp]: GradientRule
       const x = one(eq);
       return b.neg(b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x)))));
     }),
-  gelu: (b, eq, g, w) =>
+  gelu: (b, eq, g, w) => wanted(w, () => b.mul(g, b.geluGrad(one(eq), eq.attrs.approximate))),
+  gelu_grad: (b, eq, g, w) =>
     wanted(w, () => {
       const x = one(eq);
-      if (eq.attrs.approximate === 'none') {
-        // d/dx x*Phi(x) = Phi(x) + x*phi(x).
-        const cdf = b.mul(0.5, b.add(1, b.erf(b.mul(x, Math.SQRT1_2))));
-        const pdf = b.mul(1 / Math.sqrt(2 * Math.PI), b.exp(b.mul(-0.5, b.mul(x, x))));
-        return b.mul(g, b.add(cdf, b.mul(x, pdf)));
-      }
-      // y = 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3).
       const x2 = b.mul(x, x);
+      if (eq.attrs.approximate === 'none') {
+        // d/dx (Phi(x) + x phi(x)) = 2 phi(x) - x^2 phi(x).
+        const pdf = b.mul(1 / Math.sqrt(2 * Math.PI), b.exp(b.mul(-0.5, x2)));
+        return b.mul(g, b.mul(pdf, b.sub(2, x2)));
+      }
+      // y' = 0.5 (1 + t) + 0.5 x (1 - t^2) u', t = tanh(u), u = c (x + a x^3), u' = c (1 + 3 a x^2), u'' = 6 c a x:
+      // y'' = (1 - t^2) (u' - x t u'^2 + 0.5 x u'').
       const t = b.tanh(b.mul(SQRT_2_OVER_PI, b.add(x, b.mul(GELU_TANH_C, b.mul(x2, x)))));
       const du = b.mul(SQRT_2_OVER_PI, b.add(1, b.mul(3 * GELU_TANH_C, x2)));
-      const d = b.add(b.mul(0.5, b.add(1, t)), b.mul(b.mul(0.5, x), b.mul(b.sub(1, b.mul(t, t)), du)));
-      return b.mul(g, d);
+      const halfDdu = b.mul(3 * SQRT_2_OVER_PI * GELU_TANH_C, x);
+      const inner = b.add(b.sub(du, b.mul(b.mul(x, t), b.mul(du, du))), b.mul(x, halfDdu));
+      return b.mul(g, b.mul(b.sub(1, b.mul(t, t)), inner));
     }),
   relu: (b, eq, g, w) => wanted(w, () => b.where(b.greater(one(eq), 0), g, 0)),
   sigmoid: (b, eq, g, w) => wanted(w, () => b.mul(g, b.mul(eq.out, b.sub(1, eq.out)))),

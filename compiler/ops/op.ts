@@ -41,6 +41,8 @@ export interface OpAttrs {
   readonly erf: Empty;
   readonly acos: Empty;
   readonly gelu: { readonly approximate: 'none' | 'tanh' };
+  /** The derivative of `gelu` with the same approximation (the backward pass of `gelu`, one op instead of eight). */
+  readonly gelu_grad: { readonly approximate: 'none' | 'tanh' };
   readonly relu: Empty;
   readonly sigmoid: Empty;
   readonly abs: Empty;
@@ -69,6 +71,8 @@ export interface OpAttrs {
   readonly logsumexp: ReduceAttrs;
   readonly softmax: { readonly axis: number };
   readonly layer_norm: { readonly eps: number };
+  /** The gradient of `layer_norm(x) {eps}` for the cotangent g of its result: `layer_norm_grad(x, g)`. */
+  readonly layer_norm_grad: { readonly eps: number };
   readonly cross_entropy: { readonly labelSmoothing: number };
   // Linear algebra.
   readonly matmul: { readonly transposeA: boolean; readonly transposeB: boolean };
@@ -109,6 +113,7 @@ const OP_SET: Readonly<Record<OpName, true>> = {
   erf: true,
   acos: true,
   gelu: true,
+  gelu_grad: true,
   relu: true,
   sigmoid: true,
   abs: true,
@@ -135,6 +140,7 @@ const OP_SET: Readonly<Record<OpName, true>> = {
   logsumexp: true,
   softmax: true,
   layer_norm: true,
+  layer_norm_grad: true,
   cross_entropy: true,
   matmul: true,
   reshape: true,
@@ -168,6 +174,7 @@ export const UNARY_OPS = [
   'erf',
   'acos',
   'gelu',
+  'gelu_grad',
   'relu',
   'sigmoid',
   'abs',

@@ -4,12 +4,14 @@
  * parameters; `GraphBuilder.layerNormAffine` multiplies and adds them).
  */
 
-import { concrete, mulDim, dim, typeToString, type TensorType } from '../types/shape.js';
-import { expandReduced, keptShape, one, wanted } from './grad-util.js';
+import { concrete, mulDim, dim, shapeEquals, typeToString, type TensorType } from '../types/shape.js';
+import type { GraphBuilder } from '../ir/builder.js';
+import type { Value } from '../ir/graph.js';
+import { expandReduced, keptShape, one, two, wanted } from './grad-util.js';
 import type { ReduceAttrs, ReduceOp } from './op.js';
 import { arg, expectArity, expectAxis, expectFloat, fail, tensor, type GradientRule, type TypeRule } from './rule.js';
 
-type ReduceFamilyOp = ReduceOp | 'softmax' | 'layer_norm';
+type ReduceFamilyOp = ReduceOp | 'softmax' | 'layer_norm' | 'layer_norm_grad';
 
 function reduceType(op: string, float: boolean): (args: readonly TensorType[], attrs: ReduceAttrs) => TensorType {
   return (args, { axes, keepdims }) => {
@@ -45,6 +47,17 @@ export const reduceTypes: { readonly [P in ReduceFamilyOp]: TypeRule<P> } = {
     expectFloat('layer_norm', x);
     if (x.shape.length === 0) fail('layer_norm needs at least one axis');
     if (!(eps >= 0)) fail(`layer_norm: eps must be non-negative, got ${eps}`);
+    return x;
+  },
+  layer_norm_grad: (args, { eps }) => {
+    expectArity('layer_norm_grad', args, 2);
+    const x = arg(args, 0);
+    const g = arg(args, 1);
+    expectFloat('layer_norm_grad', x);
+    if (x.shape.length === 0) fail('layer_norm_grad needs at least one axis');
+    if (g.dtype !== x.dtype || !shapeEquals(g.shape, x.shape))
+      fail(`layer_norm_grad: the cotangent ${typeToString(g)} must match the input ${typeToString(x)}`);
+    if (!(eps >= 0)) fail(`layer_norm_grad: eps must be non-negative, got ${eps}`);
     return x;
   },
 };
@@ -83,14 +96,36 @@ export const reduceGradients: { readonly [P in ReduceFamilyOp]: GradientRule<P> 
       const gy = b.mul(g, y);
       return b.sub(gy, b.mul(y, b.sum(gy, eq.attrs.axis, true)));
     }),
-  layer_norm: (b, eq, g, w) =>
-    wanted(w, () => {
-      // dx = rstd * (g - mean(g) - y * mean(g * y)), all means over the last axis.
-      const x = one(eq);
-      const y = eq.out;
-      const centred = b.sub(x, b.mean(x, -1, true));
-      const rstd = b.rsqrt(b.add(b.mean(b.mul(centred, centred), -1, true), eq.attrs.eps));
-      const inner = b.sub(b.sub(g, b.mean(g, -1, true)), b.mul(y, b.mean(b.mul(g, y), -1, true)));
-      return b.mul(rstd, inner);
-    }),
+  // dx = rstd * (g - mean(g) - y * mean(g * y)), all means over the last axis: one op, one row kernel.
+  layer_norm: (b, eq, g, w) => wanted(w, () => b.layerNormGrad(one(eq), g, eq.attrs.eps)),
+  layer_norm_grad: (b, eq, h, w) => {
+    const [x, g] = two(eq);
+    const { eps } = eq.attrs;
+    return wanted(
+      w,
+      () => {
+        // With y = rstd (g - mean(g) - xh m), xh = (x - mean(x)) rstd, m = mean(g xh) and L = sum(h y):
+        // the cotangent u of xh and c of rstd, then back through xh = xc rstd and rstd = (mean(xc^2) + eps)^-1/2.
+        const d = lastDim(b, x);
+        const xc = b.sub(x, b.mean(x, -1, true));
+        const rstd = b.rsqrt(b.add(b.mean(b.mul(xc, xc), -1, true), eps));
+        const xh = b.mul(xc, rstd);
+        const m = b.mean(b.mul(g, xh), -1, true);
+        const hx = b.sum(b.mul(h, xh), -1, true);
+        const a = b.sum(b.mul(h, b.sub(g, b.mean(g, -1, true))), -1, true);
+        const u = b.neg(b.mul(rstd, b.add(b.div(b.mul(hx, g), d), b.mul(m, h))));
+        const c = b.add(b.sub(a, b.mul(m, hx)), b.div(b.sum(b.mul(u, xh), -1, true), rstd));
+        const wx = b.sub(b.mul(rstd, u), b.div(b.mul(b.mul(c, b.mul(rstd, rstd)), xh), d));
+        return b.sub(wx, b.mean(wx, -1, true));
+      },
+      // The map g -> y is the layer norm's Jacobian, which is symmetric.
+      () => b.layerNormGrad(x, h, eps),
+    );
+  },
 };
+
+/** The size of `x`'s last axis: a number, or a `dim_size` of x's dtype where it is symbolic. */
+function lastDim(b: GraphBuilder, x: Value): number | Value {
+  const last = x.type.shape[x.type.shape.length - 1] ?? dim(1);
+  return concrete(last) ?? b.dimSize(last, x.type.dtype);
+}

@@ -3,7 +3,7 @@
 import type { ArithmeticOp, ComparisonOp, UnaryOp } from '../../compiler/ops/op.js';
 import { isFloat, type DType } from '../../compiler/types/shape.js';
 import { argAt, type Kernel, type OutSpec } from './kernel.js';
-import { erf, geluErf, geluTanh, sigmoid } from './math.js';
+import { erf, geluErf, geluErfGrad, geluTanh, geluTanhGrad, sigmoid } from './math.js';
 import { broadcastMap, size, type RefTensor } from './tensor.js';
 
 type ElementwiseOp = UnaryOp | ArithmeticOp | ComparisonOp | 'where' | 'add_n';
@@ -55,6 +55,7 @@ export const elementwiseKernels: { readonly [P in ElementwiseOp]: Kernel<P> } = 
   erf: unary(erf),
   acos: unary(Math.acos),
   gelu: (args, { approximate }) => argAt(args, 0).data.map(approximate === 'none' ? geluErf : geluTanh),
+  gelu_grad: (args, { approximate }) => argAt(args, 0).data.map(approximate === 'none' ? geluErfGrad : geluTanhGrad),
   relu: unary((x) => (x > 0 ? x : 0)),
   sigmoid: unary(sigmoid),
   abs: unary(Math.abs),

@@ -8,7 +8,7 @@ import type { ReduceOp } from '../../compiler/ops/op.js';
 import { argAt, checkIndex, type Kernel } from './kernel.js';
 import { broadcastMap, reduceMap, size } from './tensor.js';
 
-type ReduceFamilyOp = ReduceOp | 'softmax' | 'layer_norm' | 'cross_entropy' | 'matmul';
+type ReduceFamilyOp = ReduceOp | 'softmax' | 'layer_norm' | 'layer_norm_grad' | 'cross_entropy' | 'matmul';
 
 /** Per-group maxima; a group holding a NaN gives NaN (a comparison with NaN is false, so NaN is never replaced). */
 function groupMax(data: Float64Array, map: Int32Array, groups: number): Float64Array {
@@ -81,6 +81,37 @@ export const reduceKernels: { readonly [P in ReduceFamilyOp]: Kernel<P> } = {
       variance /= d;
       const rstd = 1 / Math.sqrt(variance + eps);
       for (let i = 0; i < d; i++) out[r + i] = ((x.data[r + i] as number) - mean) * rstd;
+    }
+    return out;
+  },
+  layer_norm_grad: (args, { eps }) => {
+    // dx = rstd (g - mean(g) - xh mean(g xh)), xh = (x - mean(x)) rstd, per row of the last axis.
+    const x = argAt(args, 0);
+    const g = argAt(args, 1);
+    const d = x.shape[x.shape.length - 1] ?? 1;
+    const out = new Float64Array(x.data.length);
+    for (let r = 0; r < x.data.length; r += d) {
+      let mean = 0;
+      let gMean = 0;
+      for (let i = 0; i < d; i++) {
+        mean += x.data[r + i] as number;
+        gMean += g.data[r + i] as number;
+      }
+      mean /= d;
+      gMean /= d;
+      let variance = 0;
+      let gc = 0;
+      for (let i = 0; i < d; i++) {
+        const c = (x.data[r + i] as number) - mean;
+        variance += c * c;
+        gc += (g.data[r + i] as number) * c;
+      }
+      const rstd = 1 / Math.sqrt(variance / d + eps);
+      const m = (gc * rstd) / d;
+      for (let i = 0; i < d; i++) {
+        const xh = ((x.data[r + i] as number) - mean) * rstd;
+        out[r + i] = rstd * ((g.data[r + i] as number) - gMean - xh * m);
+      }
     }
     return out;
   },

@@ -38,6 +38,18 @@ export function geluTanh(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 }
 
+/** The derivative of exact GELU: `Phi(x) + x phi(x)`. */
+export function geluErfGrad(x: number): number {
+  return 0.5 * (1 + erf(x * Math.SQRT1_2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+}
+
+/** The derivative of GELU's tanh approximation: `0.5 (1 + t) + 0.5 x (1 - t^2) u'`, t = tanh(u). */
+export function geluTanhGrad(x: number): number {
+  const c = Math.sqrt(2 / Math.PI);
+  const t = Math.tanh(c * (x + 0.044715 * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
+}
+
 /** Rounds to the nearest IEEE half-precision value (ties to even), overflowing to infinity. */
 export function roundF16(x: number): number {
   if (!Number.isFinite(x) || x === 0) return x;

@@ -144,6 +144,16 @@ const describeConfig = (c: MatmulConfig): string =>
   (c.subgroup === undefined ? '' : ` subgroup ${c.subgroup}`) +
   (c.swap ? ' swapped' : '');
 
+/** One tile of each family and variant: (family, subgroup-shared A loads, swapped product). */
+const FAMILIES = [
+  ['register', false, false],
+  ['register', true, false],
+  ['register', false, true],
+  ['register', true, true],
+  ['broadcast', false, false],
+  ['workgroup', false, false],
+] as const;
+
 describe('matmul kernels against a float64 product', () => {
   it.for(CANDIDATE_CONFIGS.map((config) => [describeConfig(config), config] as const))(
     '%s: random shapes in every layout',
@@ -207,14 +217,7 @@ describe('matmul kernels against a float64 product', () => {
       expected.bound[i] = (expected.bound[i] ?? 0) + 2 ** -23 * Math.abs(v);
     }
     // The swapped tiles compute C^T and must hand the epilogue C's own (row, col): the bias goes by column of C.
-    for (const [family, subgroup, swap] of [
-      ['register', false, false],
-      ['register', true, false],
-      ['register', false, true],
-      ['register', true, true],
-      ['broadcast', false, false],
-      ['workgroup', false, false],
-    ] as const) {
+    for (const [family, subgroup, swap] of FAMILIES) {
       const config = CANDIDATE_CONFIGS.find(
         (c) =>
           c.family === family &&
@@ -230,6 +233,45 @@ describe('matmul kernels against a float64 product', () => {
         expect(got.some((v) => v === 0)).toBe(true);
       }
     }
+  }, 120_000);
+
+  it('passes element inputs laid out as the product (a residual) to the epilogue, in every family', async (ctx) => {
+    const gpu = await device(ctx);
+    const epilogue: MatmulEpilogue = {
+      wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32, b: f32, r: f32) -> f32 { return max(value + b - r, 0.0); }',
+      inputs: ['bias', 'res'],
+      columns: ['bias'],
+      elements: ['res'],
+    };
+    // 12 columns (vec4 rows of the residual) against tiles of up to 32: ragged rows, columns and depth.
+    const shape = matmulShape(13, 12, 9, { batch: 2, transposeB: true });
+    const a = data(2 * 13 * 9, 4);
+    const b = data(2 * 9 * 12, 5);
+    const bias = data(12, 6);
+    const res = data(2 * 13 * 12, 7);
+    const expected = reference(shape, a, b);
+    for (let i = 0; i < expected.value.length; i++) {
+      const v = (expected.value[i] ?? 0) + (bias[i % 12] ?? 0) - (res[i] ?? 0);
+      expected.value[i] = Math.max(v, 0);
+      expected.bound[i] = (expected.bound[i] ?? 0) + 2 ** -22 * (Math.abs(v) + Math.abs(res[i] ?? 0));
+    }
+    let families = 0;
+    for (const [family, subgroup, swap] of FAMILIES) {
+      const config = CANDIDATE_CONFIGS.find(
+        (c) =>
+          c.family === family &&
+          (c.subgroup !== undefined) === subgroup &&
+          (c.swap === true) === swap &&
+          configFits(gpu, c),
+      );
+      if (!config) continue;
+      const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias, res] });
+      expect(firstMismatch(got, expected), `${family}${subgroup ? ' subgroup' : ''}${swap ? ' swap' : ''}`).toBe(
+        undefined,
+      );
+      families++;
+    }
+    expect(families).toBeGreaterThan(3);
   }, 120_000);
 });
 
@@ -319,6 +361,12 @@ describe('matmul pipelines and tuning', () => {
     expect(() => generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['x'], columns: ['y'] } })).toThrow(
       RangeError,
     );
+    expect(() => generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['x'], elements: ['y'] } })).toThrow(
+      RangeError,
+    );
+    expect(() =>
+      generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['x'], columns: ['x'], elements: ['x'] } }),
+    ).toThrow(RangeError);
   });
 });
 

@@ -413,6 +413,49 @@ describe('elementwise fusion on the GPU', () => {
     },
   );
 
+  it(
+    'computes layer_norm_grad in one row kernel, with the residual add_n in its store',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      // d a multiple of 4 reads and writes vec4 (`x4`); rows offset far from zero check the centred second pass.
+      for (const [shape, offset] of [
+        [[5], 0],
+        [[3, 7], 0],
+        [[2, 3, 8], 100],
+        [[4, 12], -30],
+      ] as const) {
+        const d = shape[shape.length - 1] ?? 1;
+        const b = new GraphBuilder();
+        const x = b.data('x', shape);
+        const g = b.data('g', shape);
+        const r = b.data('r', shape);
+        const graph = b.build({ y: b.addN([r, b.layerNormGrad(x, g, 1e-5)]) });
+        let state = d;
+        const random = (s: readonly number[], shift = 0): RefTensor =>
+          makeTensor(
+            'f32',
+            s,
+            Array.from({ length: s.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 4 - 2 + shift);
+            }),
+          );
+        const inputs = { x: random(shape, offset), g: random(shape), r: random(shape) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.map((s) => s.name)).toEqual([`layer_norm_grad[f32:fused1${d % 4 === 0 ? ':x4' : ''}]`]);
+        const want = (evaluate(graph, inputs).y as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        // rstd <= ~1.2 here, |g|, |r| <= 2: each term carries a few ulps of its d-term sums.
+        got.forEach((v, i) => {
+          expect(Math.abs(v - (want[i] as number)), `y[${i}]`).toBeLessThanOrEqual(d * 2 ** -18);
+        });
+      }
+    },
+  );
+
   it('fuses a chain into one kernel and keeps a shared value materialised', () => {
     const b = new GraphBuilder();
     const x = b.data('x', [4, 3]);

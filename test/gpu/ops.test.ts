@@ -119,6 +119,7 @@ function toleranceOf(name: string): Tolerance {
       return { kind: 'ulps', ulps: 16, abs: 2 ** -18 };
     case 'erf':
     case 'gelu':
+    case 'gelu_grad':
       // erf: series to 40 terms below |x| = 2 (f32 rounding of positive terms), A&S 7.1.26 (1.5e-7 absolute) above.
       return { kind: 'ulps', ulps: 16, abs: 3e-7, inputScaled: true };
     case 'add_n':
@@ -133,6 +134,7 @@ function toleranceOf(name: string): Tolerance {
     case 'softmax':
     case 'logsumexp':
     case 'layer_norm':
+    case 'layer_norm_grad':
     case 'cross_entropy':
     case 'composite:l2Normalize':
     case 'composite:cosineSimilarity':

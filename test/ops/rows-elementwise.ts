@@ -126,6 +126,22 @@ export const elementwiseRows: readonly Row[] = [
     (n) => arbValues(n, -3, 3),
   ),
   unaryRow(
+    'gelu_grad',
+    (b, x) => b.geluGrad(x),
+    (x) => phi(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI),
+    (n) => arbValues(n, -4, 4),
+  ),
+  unaryRow(
+    'gelu_grad',
+    (b, x) => b.geluGrad(x, 'tanh'),
+    (x) => {
+      const c = Math.sqrt(2 / Math.PI);
+      const t = Math.tanh(c * (x + 0.044715 * x ** 3));
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
+    },
+    (n) => arbValues(n, -4, 4),
+  ),
+  unaryRow(
     'relu',
     (b, x) => b.relu(x),
     (x) => (x < 0 ? 0 : x),

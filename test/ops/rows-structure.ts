@@ -177,6 +177,33 @@ export const structureRows: readonly Row[] = [
       })),
   },
   {
+    name: 'layer_norm_grad',
+    gradient: true,
+    cases: arbShape(0, 2)
+      .chain((s) => fc.integer({ min: 2, max: 6 }).map((d) => [...s, d]))
+      .chain((s) =>
+        fc.tuple(arbTensorOf(s), arbTensorOf(s)).map(([x, g]) => [param('x', s, x), param('g', s, g)] as const),
+      )
+      // As for layer_norm: rows of nearly equal values, where 1/std is steep, are drawn away.
+      .filter(([x]) =>
+        reduce(nd(x), [x.shape.length - 1], false, (v) => Math.max(...v) - Math.min(...v)).data.every((r) => r > 0.5),
+      )
+      .map(([x, g]): Instance => ({
+        inputs: [x, g],
+        build: (b, vs) => b.layerNormGrad(at(vs, 0), at(vs, 1), 1e-5),
+        expected: () => {
+          const last = x.shape.length - 1;
+          const mean = (t: Nd): Nd => reduce(t, [last], true, (v) => sum(v) / v.length);
+          const centred = map((a, m) => a - m, nd(x), mean(nd(x)));
+          const rstd = map((v) => 1 / Math.sqrt(v + 1e-5), mean(map((c) => c * c, centred)));
+          const xh = map((c, r) => c * r, centred, rstd);
+          const m = mean(map((a, b) => a * b, nd(g), xh));
+          const gc = map((a, b) => a - b, nd(g), mean(nd(g)));
+          return map((r, a, h, mm) => r * (a - h * mm), rstd, gc, xh, m);
+        },
+      })),
+  },
+  {
     name: 'cross_entropy',
     gradient: true,
     cases: fc

@@ -80,6 +80,14 @@ export interface MatmulEpilogue {
    * arguments after `col`, in this order: `fn epilogue(value: f32, batch: u32, row: u32, col: u32, <name>: f32...)`.
    */
   readonly columns?: readonly string[];
+  /**
+   * Inputs (a subset of `inputs`, none of them a column input) laid out as the product itself: [batch, M, N],
+   * contiguous, N a multiple of 4 (a residual, say, or the pre-activation of a gradient). They are bound as vec4
+   * arrays; where a lane's accumulators are vec4s of one row, the kernel loads each such vec4 once, and passes the
+   * element's value to `epilogue` after the column inputs:
+   * `fn epilogue(value: f32, batch: u32, row: u32, col: u32, <column>: f32..., <element>: f32...)`.
+   */
+  readonly elements?: readonly string[];
 }
 
 /** Everything the WGSL text depends on. Sizes are not here: they are uniforms. */
@@ -184,6 +192,9 @@ function checkEpilogue(epilogue: MatmulEpilogue): void {
   for (const name of epilogue.columns ?? [])
     if (!epilogue.inputs.includes(name))
       throw new RangeError(`matmul epilogue column input '${name}' is not one of its inputs`);
+  for (const name of epilogue.elements ?? [])
+    if (!epilogue.inputs.includes(name) || epilogue.columns?.includes(name))
+      throw new RangeError(`matmul epilogue element input '${name}' is not one of its other inputs`);
 }
 
 /**
@@ -196,13 +207,26 @@ function columnArgs(spec: MatmulKernelSpec, row: string, col: string): string {
   return (spec.epilogue?.columns ?? []).map((name) => `, ${name}[${at}]`).join('');
 }
 
+/** The element inputs' values for the element at (row, col), read in place at the element's index in C. */
+function elementArgs(spec: MatmulKernelSpec, row: string, col: string): string {
+  const i = `mm_cbase + ${storeIndex(spec, `min(${row}, mm_p.M - 1u)`, `min(${col}, mm_p.N - 1u)`)}`;
+  return (spec.epilogue?.elements ?? []).map((name) => `, ${name}[(${i}) >> 2u][(${i}) & 3u]`).join('');
+}
+
+/** The offset in C's batch of the kernel's element (row, col). */
+function storeIndex(spec: MatmulKernelSpec, row: string, col: string): string {
+  return spec.storeTransposed ? `${col} * mm_p.M + ${row}` : `${row} * mm_p.N + ${col}`;
+}
+
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** Declarations shared by both families: parameters, bindings, scalar accessors, tile recovery and the store. */
 function prelude(spec: MatmulKernelSpec): string {
   const epilogueInputs = spec.epilogue?.inputs ?? [];
+  const elements = spec.epilogue?.elements ?? [];
   const bindings = epilogueInputs.map(
-    (name, i) => `@group(0) @binding(${4 + i}) var<storage, read> ${name}: array<f32>;`,
+    (name, i) =>
+      `@group(0) @binding(${4 + i}) var<storage, read> ${name}: array<${elements.includes(name) ? 'vec4<f32>' : 'f32'}>;`,
   );
   const elemA = spec.vecA ? 'vec4<f32>' : 'f32';
   const elemB = spec.vecB ? 'vec4<f32>' : 'f32';
@@ -210,13 +234,13 @@ function prelude(spec: MatmulKernelSpec): string {
     vec
       ? `fn mm_${name}(i: u32) -> f32 { return mm_${name.toUpperCase()}[i >> 2u][i & 3u]; }`
       : `fn mm_${name}(i: u32) -> f32 { return mm_${name.toUpperCase()}[i]; }`;
-  const at = spec.storeTransposed ? 'col * mm_p.M + row' : 'row * mm_p.N + col';
+  const at = storeIndex(spec, 'row', 'col');
   const coords = spec.storeTransposed ? 'col, row' : 'row, col';
-  const columns = spec.epilogue?.columns ?? [];
+  const passed = [...(spec.epilogue?.columns ?? []), ...elements];
   const store = spec.epilogue
-    ? `mm_C[mm_cbase + ${at}] = epilogue(value, batch, ${coords}${columns.map((n) => `, mm_e_${n}`).join('')});`
+    ? `mm_C[mm_cbase + ${at}] = epilogue(value, batch, ${coords}${passed.map((n) => `, mm_e_${n}`).join('')});`
     : `mm_C[mm_cbase + ${at}] = value;`;
-  const storeParams = columns.map((n) => `, mm_e_${n}: f32`).join('');
+  const storeParams = passed.map((n) => `, mm_e_${n}: f32`).join('');
   return `struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
   tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
@@ -281,13 +305,26 @@ function stores(spec: MatmulKernelSpec, tm: number, vn: number): string {
         for (const name of columns)
           lines.push(`  let mm_e_${name}_${v}_${c} = ${name}[min(col_${v} + ${c}u, mm_p.N - 1u)];`);
   }
+  // Element inputs: one vec4 per row and column group where the lane's 4 columns are contiguous in C.
+  const elements = spec.epilogue?.elements ?? [];
+  if (!spec.storeTransposed)
+    for (const i of range(tm))
+      for (const v of range(vn))
+        for (const name of elements)
+          lines.push(
+            `  let mm_x_${name}_${i}_${v} = ${name}[(mm_cbase + min(row_${i}, mm_p.M - 1u) * mm_p.N + min(col_${v}, mm_p.N - 4u)) >> 2u];`,
+          );
   for (const i of range(tm))
     for (const v of range(vn))
       for (const c of range(4)) {
         const args = columns
           .map((name) => (spec.storeTransposed ? `, mm_e_${name}_${i}` : `, mm_e_${name}_${v}_${c}`))
           .join('');
-        lines.push(`  mm_store(batch, row_${i}, col_${v} + ${c}u, acc_${i}_${v}[${c}]${args});`);
+        const col = `col_${v} + ${c}u`;
+        const own = spec.storeTransposed
+          ? elementArgs(spec, `row_${i}`, col)
+          : elements.map((name) => `, mm_x_${name}_${i}_${v}[${c}]`).join('');
+        lines.push(`  mm_store(batch, row_${i}, ${col}, acc_${i}_${v}[${c}]${args}${own});`);
       }
   return lines.join('\n');
 }
@@ -585,7 +622,9 @@ ${tileHead()}
   out.push(`  }`);
   for (const i of range(tm))
     for (const j of range(tn))
-      out.push(`  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j}${columnArgs(spec, `row_${i}`, `col_${j}`)});`);
+      out.push(
+        `  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j}${columnArgs(spec, `row_${i}`, `col_${j}`)}${elementArgs(spec, `row_${i}`, `col_${j}`)});`,
+      );
   out.push(`}`);
   return out.join('\n');
 }

@@ -89,6 +89,7 @@ export const ELEMENTWISE_EXPRESSIONS: { readonly [P in ElementwiseOp]: ExprTempl
   erf: floatFn('verf'),
   acos: floatFn('vacos'),
   gelu: (c) => `${c.attrs.approximate === 'none' ? 'vgelu' : 'vgelu_tanh'}(${arg(c, 0)})`,
+  gelu_grad: (c) => `${c.attrs.approximate === 'none' ? 'vgelu_grad' : 'vgelu_tanh_grad'}(${arg(c, 0)})`,
   relu: (c) => {
     const t = arithType(c.out);
     const zero = t === 'f32' ? '0.0' : t === 'i32' ? '0' : '0u';

@@ -2,7 +2,7 @@
 
 import type { EquationOf, Value } from '../../../ir/graph.js';
 import type { BufferRef, KernelStep, MatmulStepEpilogue } from '../../kernel.js';
-import { broadcastStrides, PRELUDE, sizeOf } from './common.js';
+import { broadcastStrides, PRELUDE, sizeOf, stridesOf } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
 import { stridedCopyKernel } from './layout.js';
 import type { LowerContext, Lowered } from './rules.js';
@@ -25,8 +25,11 @@ export interface FusedMatmulOutput {
 /**
  * The epilogue of a matmul whose product feeds an elementwise group of the product's shape: `expr` over the
  * operands' expressions, where operand `product` is the matmul's own result (`value`) and every other operand (f32,
- * broadcast to `outShape`) is read at the element's (batch, row, col). Sizes and strides are WGSL constants, so the
- * index arithmetic of a broadcast operand costs a multiply-add per axis.
+ * broadcast to `outShape`) is read at the element's (batch, row, col). Two layouts are left to the kernel, which
+ * loads them with its own tile and passes the values in: an operand read at the column alone (a bias:
+ * `MatmulEpilogue.columns`) and one laid out as the product with rows of whole vec4s (a residual, a pre-activation:
+ * `MatmulEpilogue.elements`). For the others, sizes and strides are WGSL constants, so the index arithmetic of a
+ * broadcast operand costs a multiply-add per axis.
  */
 export function matmulEpilogue(
   operands: readonly Operand[],
@@ -40,8 +43,10 @@ export function matmulEpilogue(
   const rowName = foldRows && rank > 2 ? 'ep_row' : 'row';
   const inputs: { name: string; buffer: BufferRef }[] = [];
   const columns: string[] = [];
+  const elements: string[] = [];
   const lines: string[] = [];
   const batchCoords = new Set<number>();
+  const own = stridesOf(outShape);
   const names = operands.map((o, k) => {
     if (k === product) return 'value';
     if (o.dtype !== 'f32') throw new RangeError('a matmul epilogue reads f32 operands only');
@@ -52,6 +57,15 @@ export function matmulEpilogue(
     if (rank > 0 && strides.every((stride, axis) => stride === (axis === rank - 1 ? 1 : 0))) {
       columns.push(name);
       return `${name}c`;
+    }
+    // Laid out as the product itself, in rows of vec4s: the kernel loads it with the accumulators' layout.
+    if (
+      rank >= 2 &&
+      (outShape[rank - 1] as number) % 4 === 0 &&
+      strides.every((st, axis) => st === own[axis] || outShape[axis] === 1)
+    ) {
+      elements.push(name);
+      return `${name}x`;
     }
     const terms: string[] = [];
     strides.forEach((stride, axis) => {
@@ -74,12 +88,12 @@ export function matmulEpilogue(
     }
   }
   const wgsl = `${PRELUDE}
-fn epilogue(value: f32, batch: u32, row: u32, col: u32${columns.map((n) => `, ${n}c: f32`).join('')}) -> f32 {
+fn epilogue(value: f32, batch: u32, row: u32, col: u32${columns.map((n) => `, ${n}c: f32`).join('')}${elements.map((n) => `, ${n}x: f32`).join('')}) -> f32 {
 ${[...decompose, ...lines].join('\n')}
   return ${expr(names)};
 }
 `;
-  return { wgsl, inputs, ...(columns.length > 0 ? { columns } : {}) };
+  return { wgsl, inputs, ...(columns.length > 0 ? { columns } : {}), ...(elements.length > 0 ? { elements } : {}) };
 }
 
 /**

@@ -183,11 +183,13 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     const group = fusion?.members.get(eq.out.id);
     const product = epilogues.get(eq.out.id);
     const norm = norms.get(eq.out.id);
-    if (fusion && group && norm?.op === 'layer_norm') {
+    if (fusion && group && (norm?.op === 'layer_norm' || norm?.op === 'layer_norm_grad')) {
       own(eq.out, `%${eq.out.id}:fused`);
       const { operands, index, expr } = groupOperands(eq);
       const source = norm.args[0];
-      if (!source) throw new LoweringError(`layer_norm %${norm.out.id} has no argument`, norm);
+      const cotangent = norm.op === 'layer_norm_grad' ? norm.args[1] : undefined;
+      if (!source || (norm.op === 'layer_norm_grad' && !cotangent))
+        throw new LoweringError(`${norm.op} %${norm.out.id} lacks an argument`, norm);
       const shape = shapeOf(norm.out);
       const d = shape[shape.length - 1] ?? 1;
       const epilogue = { operands, product: index.get(norm.out.id) ?? -1, shape, expr };
@@ -199,6 +201,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
         { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
         options.caps,
         epilogue,
+        cotangent && { buffer: ctx.buffer(cotangent), dtype: cotangent.type.dtype },
       );
       const all = [norm, ...group];
       const span = norm.span ?? all.find((g) => g.span !== undefined)?.span;
@@ -329,11 +332,12 @@ function normEpilogues(
     const inside = new Set(group.map((g) => g.out.id));
     const external = new Map<number, Value>();
     for (const member of group) for (const a of member.args) if (!inside.has(a.id)) external.set(a.id, a);
-    // The norm's input and the result take two bindings; the norm's own value is not bound.
-    if (external.size - 1 + 2 > MAX_STORAGE_BINDINGS) continue;
     for (const v of external.values()) {
       const def = defs.get(v.id);
-      if (def?.op !== 'layer_norm' || v.type.dtype !== 'f32' || uses.get(v.id) !== 1) continue;
+      if (def?.op !== 'layer_norm' && def?.op !== 'layer_norm_grad') continue;
+      if (v.type.dtype !== 'f32' || uses.get(v.id) !== 1) continue;
+      // The norm's inputs and the result take bindings; the norm's own value is not bound.
+      if (external.size - 1 + def.args.length + 1 > MAX_STORAGE_BINDINGS) continue;
       if (shapeKey(v) !== shapeKey(root.out)) continue;
       result.set(rootId, def);
       break;

@@ -388,7 +388,11 @@ export interface NormEpilogue {
   readonly expr: (operandExprs: readonly string[]) => string;
 }
 
-/** layer_norm over the last axis (`d` elements per row): two-pass mean and biased variance. */
+/**
+ * layer_norm over the last axis (`d` elements per row): two-pass mean and biased variance. With `grad` (the cotangent
+ * g of the normalised result), layer_norm_grad instead: `rstd (g - mean(g) - xh m)`, `xh = (x - mean) rstd`,
+ * `m = mean(g xh)`, where the first pass also sums g and the second the centred products `g (x - mean)`.
+ */
 export function layerNormKernel(
   x: Tensor,
   rows: number,
@@ -397,15 +401,18 @@ export function layerNormKernel(
   out: Tensor,
   caps: DeviceCaps,
   epilogue?: NormEpilogue,
+  grad?: Tensor,
 ): WgslKernel {
-  const vector = layerNormVector(x, d, out, epilogue);
+  const vector = layerNormVector(x, d, out, epilogue, grad);
   if (vector) return vector(rows, eps, caps);
   const params = new Params();
   const dAt = params.push(d);
   const epsAt = params.push(f32Bits(eps));
   const v = (i: string): string => widen(`x[base + ${i}]`, x.dtype);
+  const gv = (i: string): string => (grad ? widen(`gr[base + ${i}]`, grad.dtype) : '');
   const extra = (epilogue?.operands ?? []).flatMap((o, k) => (k === epilogue?.product ? [] : [{ o, k }]));
-  let store = narrow(`(${v('i')} - mean) * rstd`, out.dtype);
+  const normalised = grad ? `rstd * (${gv('i')} - gmean - (${v('i')} - mean) * rstd * m)` : `(${v('i')} - mean) * rstd`;
+  let store = narrow(normalised, out.dtype);
   let offsets = '';
   if (epilogue) {
     const rank = epilogue.shape.length;
@@ -428,27 +435,29 @@ export function layerNormKernel(
     });
     store = narrow(epilogue.expr(loads), out.dtype);
   }
-  const value = epilogue ? `\n    let value = (${v('i')} - mean) * rstd;` : '';
+  const value = epilogue ? `\n    let value = ${normalised};` : '';
   const body = `  let d = prm(${dAt}u);
   let base = gi * d;
-  var mean = 0.0;
-  for (var i = 0u; i < d; i++) { mean = mean + ${v('i')}; }
+  var mean = 0.0;${grad ? '\n  var gs = 0.0;' : ''}
+  for (var i = 0u; i < d; i++) { mean = mean + ${v('i')};${grad ? ` gs = gs + ${gv('i')};` : ''} }
   mean = mean / f32(d);
-  var variance = 0.0;
-  for (var i = 0u; i < d; i++) { let c = ${v('i')} - mean; variance = variance + c * c; }
+  var variance = 0.0;${grad ? '\n  var gc = 0.0;' : ''}
+  for (var i = 0u; i < d; i++) { let c = ${v('i')} - mean; variance = variance + c * c;${grad ? ` gc = gc + ${gv('i')} * c;` : ''} }
   variance = variance / f32(d);
-  let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));
+  let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));${grad ? '\n  let gmean = gs / f32(d);\n  let m = gc * rstd / f32(d);' : ''}
 ${offsets}
   for (var i = 0u; i < d; i++) {${value}
     out[base + i] = ${store};
   }`;
   const storage: StorageVar[] = [
     { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
+    ...(grad ? [{ name: 'gr', dtype: grad.dtype, buffer: grad.buffer, access: 'read' } as const] : []),
     ...extra.map(({ o, k }): StorageVar => ({ name: `in${k}`, dtype: o.dtype, buffer: o.buffer, access: 'read' })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
   const fused = epilogue ? `:fused${extra.length}` : '';
-  return assembleKernel({ name: `layer_norm[${x.dtype}${fused}]`, storage, body, threads: rows, params }, caps);
+  const name = `${grad ? 'layer_norm_grad' : 'layer_norm'}[${x.dtype}${fused}]`;
+  return assembleKernel({ name, storage, body, threads: rows, params }, caps);
 }
 
 /**
@@ -461,8 +470,9 @@ function layerNormVector(
   d: number,
   out: Tensor,
   epilogue: NormEpilogue | undefined,
+  grad: Tensor | undefined,
 ): ((rows: number, eps: number, caps: DeviceCaps) => WgslKernel) | undefined {
-  if (d % 4 !== 0 || x.dtype !== 'f32' || out.dtype !== 'f32') return undefined;
+  if (d % 4 !== 0 || x.dtype !== 'f32' || out.dtype !== 'f32' || (grad && grad.dtype !== 'f32')) return undefined;
   const rank = epilogue?.shape.length ?? 0;
   const extra = (epilogue?.operands ?? []).flatMap((o, k) => {
     if (k === epilogue?.product) return [];
@@ -505,20 +515,27 @@ function layerNormVector(
     const body = `  let d = prm(${dAt}u);
   let d4 = d / 4u;
   let base = gi * d4;
-  var s = vec4<f32>(0.0);
-  for (var i = 0u; i < d4; i++) { s = s + x[base + i]; }
+  var s = vec4<f32>(0.0);${grad ? '\n  var gs = vec4<f32>(0.0);' : ''}
+  for (var i = 0u; i < d4; i++) { s = s + x[base + i];${grad ? ' gs = gs + gr[base + i];' : ''} }
   let mean = ((s.x + s.y) + (s.z + s.w)) / f32(d);
-  var q = vec4<f32>(0.0);
-  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c; }
+  var q = vec4<f32>(0.0);${grad ? '\n  var gc = vec4<f32>(0.0);' : ''}
+  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c;${grad ? ' gc = gc + gr[base + i] * c;' : ''} }
   let variance = ((q.x + q.y) + (q.z + q.w)) / f32(d);
-  let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));
+  let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));${
+    grad
+      ? `
+  let gmean = ((gs.x + gs.y) + (gs.z + gs.w)) / f32(d);
+  let m = ((gc.x + gc.y) + (gc.z + gc.w)) * rstd / f32(d);`
+      : ''
+  }
 ${offsets}
   for (var i = 0u; i < d4; i++) {
-    let value = (x[base + i] - mean) * rstd;${loads}
+    let value = ${grad ? 'rstd * (gr[base + i] - gmean - (x[base + i] - mean) * rstd * m)' : '(x[base + i] - mean) * rstd'};${loads}
     out[base + i] = ${store};
   }`;
     const storage: StorageVar[] = [
       { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read', vec4: true },
+      ...(grad ? [{ name: 'gr', dtype: grad.dtype, buffer: grad.buffer, access: 'read', vec4: true } as const] : []),
       ...extra.map(({ o, k, plan }): StorageVar => ({
         name: `in${k}`,
         dtype: o.dtype,
@@ -529,7 +546,8 @@ ${offsets}
       { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', vec4: true },
     ];
     const fused = epilogue ? `:fused${extra.length}` : '';
-    return assembleKernel({ name: `layer_norm[f32${fused}:x4]`, storage, body, threads: rows, params }, caps);
+    const name = `${grad ? 'layer_norm_grad' : 'layer_norm'}[f32${fused}:x4]`;
+    return assembleKernel({ name, storage, body, threads: rows, params }, caps);
   };
 }
 

@@ -136,6 +136,7 @@ export const WGSL_RULES: { readonly [P in OpName]: WgslRule<P> } = {
   erf: elementwise,
   acos: elementwise,
   gelu: elementwise,
+  gelu_grad: elementwise,
   relu: elementwise,
   sigmoid: elementwise,
   abs: elementwise,
@@ -167,6 +168,12 @@ export const WGSL_RULES: { readonly [P in OpName]: WgslRule<P> } = {
     const shape = ctx.shape(eq.out);
     const d = shape[shape.length - 1] ?? 1;
     return [layerNormKernel(tensor(arg0(eq), ctx), sizeOf(shape) / d, d, eq.attrs.eps, tensor(eq.out, ctx), ctx.caps)];
+  },
+  layer_norm_grad: (eq, ctx) => {
+    const shape = ctx.shape(eq.out);
+    const d = shape[shape.length - 1] ?? 1;
+    const [x, g, out] = [tensor(arg0(eq), ctx), tensor(arg0(eq, 1), ctx), tensor(eq.out, ctx)];
+    return [layerNormKernel(x, sizeOf(shape) / d, d, eq.attrs.eps, out, ctx.caps, undefined, g)];
   },
   cross_entropy: (eq, ctx) => {
     const shape = ctx.shape(arg0(eq));

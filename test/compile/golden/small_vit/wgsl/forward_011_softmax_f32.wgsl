@@ -86,6 +86,26 @@ fn vphi(x: f32) -> f32 {
 }
 fn vgelu(x: f32) -> f32 { return select(x * vphi(x), x, visnan(x)); }
 fn vgelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + vtanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+// gelu'(x) = Phi(x) + x phi(x) with one exp: Phi(-|x|) = 0.5 erfc(|x| / sqrt 2) by Abramowitz and Stegun 7.1.26
+// (absolute error below 7.5e-8 in Phi), whose factor exp(-x^2 / 2) is phi's. The clamp keeps x phi(x) at 0, not
+// inf * 0, for huge |x| (phi(20) < 6e-88).
+fn vgelu_grad(x: f32) -> f32 {
+  let c = clamp(x, -20.0, 20.0);
+  let e = exp(-0.5 * c * c);
+  let t = 1.0 / (1.0 + 0.23164188 * abs(c));
+  let q = 0.5 * e * t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return select(select(q, 1.0 - q, x >= 0.0) + 0.3989422804014327 * c * e, x, visnan(x));
+}
+// The tanh form's derivative 0.5 (1 + t) + 0.5 x (1 - t^2) u' with t = tanh(u) through e = exp(-2|u|):
+// 0.5 (1 + t) = 1 / (1 + e) or e / (1 + e), 1 - t^2 = 4 e / (1 + e)^2, so neither cancels where |t| nears 1.
+fn vgelu_tanh_grad(x: f32) -> f32 {
+  let c = clamp(x, -10.0, 10.0);
+  let u = 0.7978845608028654 * (c + 0.044715 * c * c * c);
+  let e = exp(-2.0 * abs(u));
+  let r = 1.0 / (1.0 + e);
+  let du = 0.7978845608028654 * (1.0 + 0.134145 * c * c);
+  return select(select(e * r, r, u >= 0.0) + 2.0 * c * e * r * r * du, x, visnan(x));
+}
 // Float to integer: truncation toward zero wrapping modulo 2^32; non-finite gives 0.
 fn vf2u(x: f32) -> u32 {
   if (!visfinite(x)) { return 0u; }

@@ -9,7 +9,7 @@ struct MmParams {
 @group(0) @binding(1) var<storage, read> mm_A: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> mm_B: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> mm_C: array<f32>;
-@group(0) @binding(4) var<storage, read> ep0: array<f32>;
+@group(0) @binding(4) var<storage, read> ep0: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> ep2: array<f32>;
 
 fn mm_a(i: u32) -> f32 { return mm_A[i >> 2u][i & 3u]; }
@@ -95,6 +95,26 @@ fn vphi(x: f32) -> f32 {
 }
 fn vgelu(x: f32) -> f32 { return select(x * vphi(x), x, visnan(x)); }
 fn vgelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + vtanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+// gelu'(x) = Phi(x) + x phi(x) with one exp: Phi(-|x|) = 0.5 erfc(|x| / sqrt 2) by Abramowitz and Stegun 7.1.26
+// (absolute error below 7.5e-8 in Phi), whose factor exp(-x^2 / 2) is phi's. The clamp keeps x phi(x) at 0, not
+// inf * 0, for huge |x| (phi(20) < 6e-88).
+fn vgelu_grad(x: f32) -> f32 {
+  let c = clamp(x, -20.0, 20.0);
+  let e = exp(-0.5 * c * c);
+  let t = 1.0 / (1.0 + 0.23164188 * abs(c));
+  let q = 0.5 * e * t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return select(select(q, 1.0 - q, x >= 0.0) + 0.3989422804014327 * c * e, x, visnan(x));
+}
+// The tanh form's derivative 0.5 (1 + t) + 0.5 x (1 - t^2) u' with t = tanh(u) through e = exp(-2|u|):
+// 0.5 (1 + t) = 1 / (1 + e) or e / (1 + e), 1 - t^2 = 4 e / (1 + e)^2, so neither cancels where |t| nears 1.
+fn vgelu_tanh_grad(x: f32) -> f32 {
+  let c = clamp(x, -10.0, 10.0);
+  let u = 0.7978845608028654 * (c + 0.044715 * c * c * c);
+  let e = exp(-2.0 * abs(u));
+  let r = 1.0 / (1.0 + e);
+  let du = 0.7978845608028654 * (1.0 + 0.134145 * c * c);
+  return select(select(e * r, r, u >= 0.0) + 2.0 * c * e * r * r * du, x, visnan(x));
+}
 // Float to integer: truncation toward zero wrapping modulo 2^32; non-finite gives 0.
 fn vf2u(x: f32) -> u32 {
   if (!visfinite(x)) { return 0u; }
@@ -111,17 +131,17 @@ fn vidiv(a: i32, b: i32) -> i32 {
 }
 fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 
-fn epilogue(value: f32, batch: u32, row: u32, col: u32, ep2c: f32) -> f32 {
-  let v0 = ep0[row * 8u + col];
-  return (v0 + (value + ep2c));
+fn epilogue(value: f32, batch: u32, row: u32, col: u32, ep2c: f32, ep0x: f32) -> f32 {
+
+  return (ep0x + (value + ep2c));
 }
 
 
 var<private> mm_cbase: u32;
 
-fn mm_store(batch: u32, row: u32, col: u32, value: f32, mm_e_ep2: f32) {
+fn mm_store(batch: u32, row: u32, col: u32, value: f32, mm_e_ep2: f32, mm_e_ep0: f32) {
   if (row < mm_p.M && col < mm_p.N) {
-    mm_C[mm_cbase + row * mm_p.N + col] = epilogue(value, batch, row, col, mm_e_ep2);
+    mm_C[mm_cbase + row * mm_p.N + col] = epilogue(value, batch, row, col, mm_e_ep2, mm_e_ep0);
   }
 }
 
@@ -249,36 +269,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let mm_e_ep2_0_1 = ep2[min(col_0 + 1u, mm_p.N - 1u)];
   let mm_e_ep2_0_2 = ep2[min(col_0 + 2u, mm_p.N - 1u)];
   let mm_e_ep2_0_3 = ep2[min(col_0 + 3u, mm_p.N - 1u)];
-  mm_store(batch, row_0, col_0 + 0u, acc_0_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_0, col_0 + 1u, acc_0_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_0, col_0 + 2u, acc_0_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_0, col_0 + 3u, acc_0_0[3], mm_e_ep2_0_3);
-  mm_store(batch, row_1, col_0 + 0u, acc_1_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_1, col_0 + 1u, acc_1_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_1, col_0 + 2u, acc_1_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_1, col_0 + 3u, acc_1_0[3], mm_e_ep2_0_3);
-  mm_store(batch, row_2, col_0 + 0u, acc_2_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_2, col_0 + 1u, acc_2_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_2, col_0 + 2u, acc_2_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_2, col_0 + 3u, acc_2_0[3], mm_e_ep2_0_3);
-  mm_store(batch, row_3, col_0 + 0u, acc_3_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_3, col_0 + 1u, acc_3_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_3, col_0 + 2u, acc_3_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_3, col_0 + 3u, acc_3_0[3], mm_e_ep2_0_3);
-  mm_store(batch, row_4, col_0 + 0u, acc_4_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_4, col_0 + 1u, acc_4_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_4, col_0 + 2u, acc_4_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_4, col_0 + 3u, acc_4_0[3], mm_e_ep2_0_3);
-  mm_store(batch, row_5, col_0 + 0u, acc_5_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_5, col_0 + 1u, acc_5_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_5, col_0 + 2u, acc_5_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_5, col_0 + 3u, acc_5_0[3], mm_e_ep2_0_3);
-  mm_store(batch, row_6, col_0 + 0u, acc_6_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_6, col_0 + 1u, acc_6_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_6, col_0 + 2u, acc_6_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_6, col_0 + 3u, acc_6_0[3], mm_e_ep2_0_3);
-  mm_store(batch, row_7, col_0 + 0u, acc_7_0[0], mm_e_ep2_0_0);
-  mm_store(batch, row_7, col_0 + 1u, acc_7_0[1], mm_e_ep2_0_1);
-  mm_store(batch, row_7, col_0 + 2u, acc_7_0[2], mm_e_ep2_0_2);
-  mm_store(batch, row_7, col_0 + 3u, acc_7_0[3], mm_e_ep2_0_3);
+  let mm_x_ep0_0_0 = ep0[(mm_cbase + min(row_0, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  let mm_x_ep0_1_0 = ep0[(mm_cbase + min(row_1, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  let mm_x_ep0_2_0 = ep0[(mm_cbase + min(row_2, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  let mm_x_ep0_3_0 = ep0[(mm_cbase + min(row_3, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  let mm_x_ep0_4_0 = ep0[(mm_cbase + min(row_4, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  let mm_x_ep0_5_0 = ep0[(mm_cbase + min(row_5, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  let mm_x_ep0_6_0 = ep0[(mm_cbase + min(row_6, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  let mm_x_ep0_7_0 = ep0[(mm_cbase + min(row_7, mm_p.M - 1u) * mm_p.N + min(col_0, mm_p.N - 4u)) >> 2u];
+  mm_store(batch, row_0, col_0 + 0u, acc_0_0[0], mm_e_ep2_0_0, mm_x_ep0_0_0[0]);
+  mm_store(batch, row_0, col_0 + 1u, acc_0_0[1], mm_e_ep2_0_1, mm_x_ep0_0_0[1]);
+  mm_store(batch, row_0, col_0 + 2u, acc_0_0[2], mm_e_ep2_0_2, mm_x_ep0_0_0[2]);
+  mm_store(batch, row_0, col_0 + 3u, acc_0_0[3], mm_e_ep2_0_3, mm_x_ep0_0_0[3]);
+  mm_store(batch, row_1, col_0 + 0u, acc_1_0[0], mm_e_ep2_0_0, mm_x_ep0_1_0[0]);
+  mm_store(batch, row_1, col_0 + 1u, acc_1_0[1], mm_e_ep2_0_1, mm_x_ep0_1_0[1]);
+  mm_store(batch, row_1, col_0 + 2u, acc_1_0[2], mm_e_ep2_0_2, mm_x_ep0_1_0[2]);
+  mm_store(batch, row_1, col_0 + 3u, acc_1_0[3], mm_e_ep2_0_3, mm_x_ep0_1_0[3]);
+  mm_store(batch, row_2, col_0 + 0u, acc_2_0[0], mm_e_ep2_0_0, mm_x_ep0_2_0[0]);
+  mm_store(batch, row_2, col_0 + 1u, acc_2_0[1], mm_e_ep2_0_1, mm_x_ep0_2_0[1]);
+  mm_store(batch, row_2, col_0 + 2u, acc_2_0[2], mm_e_ep2_0_2, mm_x_ep0_2_0[2]);
+  mm_store(batch, row_2, col_0 + 3u, acc_2_0[3], mm_e_ep2_0_3, mm_x_ep0_2_0[3]);
+  mm_store(batch, row_3, col_0 + 0u, acc_3_0[0], mm_e_ep2_0_0, mm_x_ep0_3_0[0]);
+  mm_store(batch, row_3, col_0 + 1u, acc_3_0[1], mm_e_ep2_0_1, mm_x_ep0_3_0[1]);
+  mm_store(batch, row_3, col_0 + 2u, acc_3_0[2], mm_e_ep2_0_2, mm_x_ep0_3_0[2]);
+  mm_store(batch, row_3, col_0 + 3u, acc_3_0[3], mm_e_ep2_0_3, mm_x_ep0_3_0[3]);
+  mm_store(batch, row_4, col_0 + 0u, acc_4_0[0], mm_e_ep2_0_0, mm_x_ep0_4_0[0]);
+  mm_store(batch, row_4, col_0 + 1u, acc_4_0[1], mm_e_ep2_0_1, mm_x_ep0_4_0[1]);
+  mm_store(batch, row_4, col_0 + 2u, acc_4_0[2], mm_e_ep2_0_2, mm_x_ep0_4_0[2]);
+  mm_store(batch, row_4, col_0 + 3u, acc_4_0[3], mm_e_ep2_0_3, mm_x_ep0_4_0[3]);
+  mm_store(batch, row_5, col_0 + 0u, acc_5_0[0], mm_e_ep2_0_0, mm_x_ep0_5_0[0]);
+  mm_store(batch, row_5, col_0 + 1u, acc_5_0[1], mm_e_ep2_0_1, mm_x_ep0_5_0[1]);
+  mm_store(batch, row_5, col_0 + 2u, acc_5_0[2], mm_e_ep2_0_2, mm_x_ep0_5_0[2]);
+  mm_store(batch, row_5, col_0 + 3u, acc_5_0[3], mm_e_ep2_0_3, mm_x_ep0_5_0[3]);
+  mm_store(batch, row_6, col_0 + 0u, acc_6_0[0], mm_e_ep2_0_0, mm_x_ep0_6_0[0]);
+  mm_store(batch, row_6, col_0 + 1u, acc_6_0[1], mm_e_ep2_0_1, mm_x_ep0_6_0[1]);
+  mm_store(batch, row_6, col_0 + 2u, acc_6_0[2], mm_e_ep2_0_2, mm_x_ep0_6_0[2]);
+  mm_store(batch, row_6, col_0 + 3u, acc_6_0[3], mm_e_ep2_0_3, mm_x_ep0_6_0[3]);
+  mm_store(batch, row_7, col_0 + 0u, acc_7_0[0], mm_e_ep2_0_0, mm_x_ep0_7_0[0]);
+  mm_store(batch, row_7, col_0 + 1u, acc_7_0[1], mm_e_ep2_0_1, mm_x_ep0_7_0[1]);
+  mm_store(batch, row_7, col_0 + 2u, acc_7_0[2], mm_e_ep2_0_2, mm_x_ep0_7_0[2]);
+  mm_store(batch, row_7, col_0 + 3u, acc_7_0[3], mm_e_ep2_0_3, mm_x_ep0_7_0[3]);
 }
