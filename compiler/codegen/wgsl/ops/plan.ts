@@ -21,7 +21,7 @@ import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
 import { attentionKernel, findAttentions, type AttentionMatch } from './attention.js';
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
-import { layerNormKernel, reduceSteps } from './reduce.js';
+import { layerNormKernel, plainGrad, reduceSteps, type NormGradSource } from './reduce.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
@@ -89,8 +89,9 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const norms = fusion ? normEpilogues(graph, fusion, defs, shapeKey, epilogues) : new Map<number, Equation>();
   const deferred = new Set([...epilogues.values(), ...norms.values()].map((e) => e.out.id));
   const layouts = layoutCompositions(graph);
+  const taken = new Set([...epilogues.keys(), ...norms.keys()]);
   const prologues = fusion
-    ? reducePrologues(graph, fusion, new Set([...epilogues.keys(), ...norms.keys()]))
+    ? new Map([...reducePrologues(graph, fusion, taken), ...normGradPrologues(graph, fusion, taken, norms, shapeOf)])
     : new Map<number, Equation>();
   const absorbed = new Set([...prologues.values()].map((root) => root.out.id));
   const lanes = options.caps.subgroupSize;
@@ -118,6 +119,20 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     const expr = (names: readonly string[]): string =>
       groupExpression(root, fusion?.inlined ?? new Set(), defs, (v) => names[index.get(v.id) ?? -1] ?? '');
     return { operands, index, expr };
+  };
+  /** What `layer_norm_grad` reads as its cotangent: the tensor, or the group computing it (`normGradPrologues`). */
+  const gradSource = (eq: Equation): NormGradSource => {
+    const g = eq.args[1];
+    if (!g) throw new LoweringError(`${eq.op} %${eq.out.id} has no cotangent`, eq);
+    const root = prologues.get(eq.out.id);
+    if (!root) return plainGrad({ buffer: ctx.buffer(g), dtype: g.type.dtype });
+    const { operands, expr } = groupOperands(root);
+    const rowShape = shapeOf(g).join(',');
+    const kinds = operands.map((o) => ({
+      ...o,
+      kind: o.shape.join(',') === rowShape ? ('row' as const) : ('column' as const),
+    }));
+    return { operands: kinds, expr, fused: true };
   };
   for (const eq of graph.equations) {
     if (inAttention.has(eq.out.id)) continue;
@@ -167,6 +182,32 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       for (const step of lowered) steps.push({ ...step, origin });
       continue;
     }
+    if (eq.op === 'layer_norm_grad' && prologue) {
+      own(eq.out, `%${eq.out.id}:${eq.op}`);
+      const [x] = eq.args;
+      if (!x) throw new LoweringError(`${eq.op} %${eq.out.id} has no argument`, eq);
+      const shape = shapeOf(eq.out);
+      const d = shape[shape.length - 1] ?? 1;
+      const out = { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype };
+      const input = { buffer: ctx.buffer(x), dtype: x.type.dtype };
+      const kernel = layerNormKernel(
+        input,
+        sizeOf(shape) / d,
+        d,
+        eq.attrs.eps,
+        out,
+        options.caps,
+        undefined,
+        gradSource(eq),
+      );
+      const group = [...(fusion?.members.get(prologue.out.id) ?? [prologue]), eq];
+      const span = eq.span ?? group.find((g) => g.span !== undefined)?.span;
+      steps.push({
+        ...kernel,
+        origin: { values: group.map((g) => g.out.id), ops: group.map((g) => g.op), ...(span ? { span } : {}) },
+      });
+      continue;
+    }
     const transposed = layouts.sliceOfTranspose.get(eq.out.id);
     const concatenated = layouts.transposeOfConcat.get(eq.out.id);
     if ((transposed && eq.op === 'slice') || (concatenated && eq.op === 'transpose')) {
@@ -187,9 +228,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       own(eq.out, `%${eq.out.id}:fused`);
       const { operands, index, expr } = groupOperands(eq);
       const source = norm.args[0];
-      const cotangent = norm.op === 'layer_norm_grad' ? norm.args[1] : undefined;
-      if (!source || (norm.op === 'layer_norm_grad' && !cotangent))
-        throw new LoweringError(`${norm.op} %${norm.out.id} lacks an argument`, norm);
+      if (!source) throw new LoweringError(`${norm.op} %${norm.out.id} has no argument`, norm);
       const shape = shapeOf(norm.out);
       const d = shape[shape.length - 1] ?? 1;
       const epilogue = { operands, product: index.get(norm.out.id) ?? -1, shape, expr };
@@ -201,9 +240,10 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
         { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
         options.caps,
         epilogue,
-        cotangent && { buffer: ctx.buffer(cotangent), dtype: cotangent.type.dtype },
+        norm.op === 'layer_norm_grad' ? gradSource(norm) : undefined,
       );
-      const all = [norm, ...group];
+      const pro = prologues.get(norm.out.id);
+      const all = [...(pro ? (fusion.members.get(pro.out.id) ?? [pro]) : []), norm, ...group];
       const span = norm.span ?? all.find((g) => g.span !== undefined)?.span;
       steps.push({
         ...kernel,
@@ -342,6 +382,53 @@ function normEpilogues(
       result.set(rootId, def);
       break;
     }
+  }
+  return result;
+}
+
+/**
+ * layer_norm_grad reading its cotangent through the elementwise group computing it (the affine's `dy * gamma`), by
+ * layer_norm_grad id: when the group's result has that single use, is not another kernel's epilogue, and its operands
+ * are f32 tensors of the cotangent's shape or vectors along its last axis that fit the bindings beside x, the
+ * result and the norm's own epilogue operands.
+ */
+function normGradPrologues(
+  graph: Graph,
+  fusion: FusionGroups,
+  taken: ReadonlySet<number>,
+  norms: ReadonlyMap<number, Equation>,
+  shapeOf: (v: Value) => number[],
+): Map<number, Equation> {
+  const uses = useCounts(graph);
+  const defs = new Map<number, Equation>();
+  for (const eq of graph.equations) defs.set(eq.out.id, eq);
+  const epilogueOperands = new Map<number, number>();
+  for (const [rootId, norm] of norms) {
+    const group = fusion.members.get(rootId) ?? [];
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Set(group.flatMap((g) => g.args.map((a) => a.id)).filter((id) => !inside.has(id)));
+    epilogueOperands.set(norm.out.id, external.size - 1);
+  }
+  const result = new Map<number, Equation>();
+  for (const eq of graph.equations) {
+    if (eq.op !== 'layer_norm_grad') continue;
+    const g = eq.args[1];
+    const root = g && defs.get(g.id);
+    const group = g && fusion.members.get(g.id);
+    if (!g || !root || !group || root.op === 'full' || fusion.inlined.has(root.out.id)) continue;
+    if (uses.get(g.id) !== 1 || taken.has(root.out.id)) continue;
+    const inside = new Set(group.map((m) => m.out.id));
+    const external = new Map<number, Value>();
+    for (const m of group) for (const a of m.args) if (!inside.has(a.id)) external.set(a.id, a);
+    const shape = shapeOf(g);
+    const d = shape[shape.length - 1];
+    const fits = (v: Value): boolean => {
+      const s = shapeOf(v);
+      return v.type.dtype === 'f32' && (s.join(',') === shape.join(',') || (s.length === 1 && s[0] === d));
+    };
+    if (![...external.values()].every(fits)) continue;
+    if (1 + external.size + (epilogueOperands.get(eq.out.id) ?? 0) + 1 > MAX_STORAGE_BINDINGS) continue;
+    result.set(eq.out.id, root);
   }
   return result;
 }

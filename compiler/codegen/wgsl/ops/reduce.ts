@@ -389,6 +389,48 @@ export interface NormEpilogue {
 }
 
 /**
+ * The cotangent layer_norm_grad reads: one tensor of x's layout, or the elementwise group computing it (the affine's
+ * `dy * gamma`), evaluated as it is read; each operand is of x's layout (`row`) or a vector along the last axis
+ * (`column`).
+ */
+export interface NormGradSource {
+  readonly operands: readonly (Tensor & { readonly kind: 'row' | 'column' })[];
+  readonly expr: (operandExprs: readonly string[]) => string;
+  /** The group had more than the tensor itself (named in the kernel). */
+  readonly fused: boolean;
+}
+
+/** The cotangent read `g[base + i]` of `layer_norm_grad(x, g)`. */
+export const plainGrad = (g: Tensor): NormGradSource => ({
+  operands: [{ ...g, kind: 'row' }],
+  expr: (xs) => xs[0] ?? '',
+  fused: false,
+});
+
+/** `fn vitm_g(b, i)`: the cotangent at row offset b, element (or vec4) i; the storage variables `gp<k>`. */
+function gradFunction(grad: NormGradSource, vector: boolean): { functions: string; storage: StorageVar[] } {
+  const at = (k: number): string => (grad.operands[k]?.kind === 'row' ? 'b + i' : 'i');
+  const storage = grad.operands.map((o, k): StorageVar => ({
+    name: `gp${k}`,
+    dtype: o.dtype,
+    buffer: o.buffer,
+    access: 'read',
+    ...(vector ? { vec4: true } : {}),
+  }));
+  if (!vector) {
+    const loads = grad.operands.map((o, k) => widen(`gp${k}[${at(k)}]`, o.dtype));
+    return { functions: `fn vitm_g(b: u32, i: u32) -> f32 { return ${grad.expr(loads)}; }`, storage };
+  }
+  if (!grad.fused) return { functions: `fn vitm_g(b: u32, i: u32) -> vec4<f32> { return gp0[b + i]; }`, storage };
+  const lets = grad.operands.map((_, k) => `  let l${k} = gp${k}[${at(k)}];`).join('\n');
+  const lanes = [0, 1, 2, 3].map((c) => grad.expr(grad.operands.map((_, k) => `l${k}[${c}]`)));
+  return {
+    functions: `fn vitm_g(b: u32, i: u32) -> vec4<f32> {\n${lets}\n  return vec4<f32>(${lanes.join(', ')});\n}`,
+    storage,
+  };
+}
+
+/**
  * layer_norm over the last axis (`d` elements per row): two-pass mean and biased variance. With `grad` (the cotangent
  * g of the normalised result), layer_norm_grad instead: `rstd (g - mean(g) - xh m)`, `xh = (x - mean) rstd`,
  * `m = mean(g xh)`, where the first pass also sums g and the second the centred products `g (x - mean)`.
@@ -401,7 +443,7 @@ export function layerNormKernel(
   out: Tensor,
   caps: DeviceCaps,
   epilogue?: NormEpilogue,
-  grad?: Tensor,
+  grad?: NormGradSource,
 ): WgslKernel {
   const vector = layerNormVector(x, d, out, epilogue, grad);
   if (vector) return vector(rows, eps, caps);
@@ -409,7 +451,7 @@ export function layerNormKernel(
   const dAt = params.push(d);
   const epsAt = params.push(f32Bits(eps));
   const v = (i: string): string => widen(`x[base + ${i}]`, x.dtype);
-  const gv = (i: string): string => (grad ? widen(`gr[base + ${i}]`, grad.dtype) : '');
+  const gv = (i: string): string => `vitm_g(base, ${i})`;
   const extra = (epilogue?.operands ?? []).flatMap((o, k) => (k === epilogue?.product ? [] : [{ o, k }]));
   const normalised = grad ? `rstd * (${gv('i')} - gmean - (${v('i')} - mean) * rstd * m)` : `(${v('i')} - mean) * rstd`;
   let store = narrow(normalised, out.dtype);
@@ -449,15 +491,17 @@ ${offsets}
   for (var i = 0u; i < d; i++) {${value}
     out[base + i] = ${store};
   }`;
+  const g = grad && gradFunction(grad, false);
   const storage: StorageVar[] = [
     { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read' },
-    ...(grad ? [{ name: 'gr', dtype: grad.dtype, buffer: grad.buffer, access: 'read' } as const] : []),
+    ...(g?.storage ?? []),
     ...extra.map(({ o, k }): StorageVar => ({ name: `in${k}`, dtype: o.dtype, buffer: o.buffer, access: 'read' })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
-  const fused = epilogue ? `:fused${extra.length}` : '';
+  const fused = (grad?.fused ? `:pro${grad.operands.length}` : '') + (epilogue ? `:fused${extra.length}` : '');
   const name = `${grad ? 'layer_norm_grad' : 'layer_norm'}[${x.dtype}${fused}]`;
-  return assembleKernel({ name, storage, body, threads: rows, params }, caps);
+  const functions = g ? { functions: g.functions } : {};
+  return assembleKernel({ name, storage, body, threads: rows, params, ...functions }, caps);
 }
 
 /**
@@ -470,9 +514,10 @@ function layerNormVector(
   d: number,
   out: Tensor,
   epilogue: NormEpilogue | undefined,
-  grad: Tensor | undefined,
+  grad: NormGradSource | undefined,
 ): ((rows: number, eps: number, caps: DeviceCaps) => WgslKernel) | undefined {
-  if (d % 4 !== 0 || x.dtype !== 'f32' || out.dtype !== 'f32' || (grad && grad.dtype !== 'f32')) return undefined;
+  if (d % 4 !== 0 || x.dtype !== 'f32' || out.dtype !== 'f32') return undefined;
+  if (grad && !grad.operands.every((o) => o.dtype === 'f32')) return undefined;
   const rank = epilogue?.shape.length ?? 0;
   const extra = (epilogue?.operands ?? []).flatMap((o, k) => {
     if (k === epilogue?.product) return [];
@@ -516,10 +561,10 @@ function layerNormVector(
   let d4 = d / 4u;
   let base = gi * d4;
   var s = vec4<f32>(0.0);${grad ? '\n  var gs = vec4<f32>(0.0);' : ''}
-  for (var i = 0u; i < d4; i++) { s = s + x[base + i];${grad ? ' gs = gs + gr[base + i];' : ''} }
+  for (var i = 0u; i < d4; i++) { s = s + x[base + i];${grad ? ' gs = gs + vitm_g(base, i);' : ''} }
   let mean = ((s.x + s.y) + (s.z + s.w)) / f32(d);
   var q = vec4<f32>(0.0);${grad ? '\n  var gc = vec4<f32>(0.0);' : ''}
-  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c;${grad ? ' gc = gc + gr[base + i] * c;' : ''} }
+  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c;${grad ? ' gc = gc + vitm_g(base, i) * c;' : ''} }
   let variance = ((q.x + q.y) + (q.z + q.w)) / f32(d);
   let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));${
     grad
@@ -530,12 +575,13 @@ function layerNormVector(
   }
 ${offsets}
   for (var i = 0u; i < d4; i++) {
-    let value = ${grad ? 'rstd * (gr[base + i] - gmean - (x[base + i] - mean) * rstd * m)' : '(x[base + i] - mean) * rstd'};${loads}
+    let value = ${grad ? 'rstd * (vitm_g(base, i) - gmean - (x[base + i] - mean) * rstd * m)' : '(x[base + i] - mean) * rstd'};${loads}
     out[base + i] = ${store};
   }`;
+    const g = grad && gradFunction(grad, true);
     const storage: StorageVar[] = [
       { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read', vec4: true },
-      ...(grad ? [{ name: 'gr', dtype: grad.dtype, buffer: grad.buffer, access: 'read', vec4: true } as const] : []),
+      ...(g?.storage ?? []),
       ...extra.map(({ o, k, plan }): StorageVar => ({
         name: `in${k}`,
         dtype: o.dtype,
@@ -545,9 +591,10 @@ ${offsets}
       })),
       { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', vec4: true },
     ];
-    const fused = epilogue ? `:fused${extra.length}` : '';
+    const fused = (grad?.fused ? `:pro${grad.operands.length}` : '') + (epilogue ? `:fused${extra.length}` : '');
     const name = `${grad ? 'layer_norm_grad' : 'layer_norm'}[f32${fused}:x4]`;
-    return assembleKernel({ name, storage, body, threads: rows, params }, caps);
+    const functions = g ? { functions: g.functions } : {};
+    return assembleKernel({ name, storage, body, threads: rows, params, ...functions }, caps);
   };
 }
 

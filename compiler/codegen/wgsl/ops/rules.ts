@@ -23,7 +23,14 @@ import {
 import { stridedCopyKernel, transposeStrides } from './layout.js';
 import { lowerMatmul } from './linalg.js';
 import { permutationKeysKernel, permutationRankKernel, randomFloatKernel } from './random.js';
-import { crossEntropyKernel, layerNormKernel, reduceSteps, softmaxKernel, type ReduceKind } from './reduce.js';
+import {
+  crossEntropyKernel,
+  layerNormKernel,
+  plainGrad,
+  reduceSteps,
+  softmaxKernel,
+  type ReduceKind,
+} from './reduce.js';
 
 /** What a rule can ask about the graph being lowered. */
 export interface LowerContext {
@@ -173,7 +180,7 @@ export const WGSL_RULES: { readonly [P in OpName]: WgslRule<P> } = {
     const shape = ctx.shape(eq.out);
     const d = shape[shape.length - 1] ?? 1;
     const [x, g, out] = [tensor(arg0(eq), ctx), tensor(arg0(eq, 1), ctx), tensor(eq.out, ctx)];
-    return [layerNormKernel(x, sizeOf(shape) / d, d, eq.attrs.eps, out, ctx.caps, undefined, g)];
+    return [layerNormKernel(x, sizeOf(shape) / d, d, eq.attrs.eps, out, ctx.caps, undefined, plainGrad(g))];
   },
   cross_entropy: (eq, ctx) => {
     const shape = ctx.shape(arg0(eq));

@@ -139,5 +139,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   { let c = rem_dof % 2u; rem_dof = rem_dof / 2u;
     dof += c * 1u;
   }
-  dst[0u + dof] = src[0u + gi];
+  dst[4u + dof] = src[0u + gi];
 }

@@ -1,11 +1,12 @@
-// mul[r3:cb:f32,f32->f32:x4]
-struct Params { w: array<vec4<u32>, 2> }
+// layer_norm_grad[f32:pro2:x4]
+struct Params { w: array<vec4<u32>, 1> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> in0: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> in1: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> gp0: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> gp1: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -123,24 +124,33 @@ fn vidiv(a: i32, b: i32) -> i32 {
 }
 fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 
-
+fn vitm_g(b: u32, i: u32) -> vec4<f32> {
+  let l0 = gp0[b + i];
+  let l1 = gp1[i];
+  return vec4<f32>((l0[0] * l1[0]), (l0[1] * l1[1]), (l0[2] * l1[2]), (l0[3] * l1[3]));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(6u)) { return; }
-  var o1 = 0u;
-  var rem_o1 = gi * 4u;
-  { let c = rem_o1 % 8u; rem_o1 = rem_o1 / 8u;
-    o1 += c * 1u;
+  if (gi >= prm(2u)) { return; }
+  let d = 8u;
+  let d4 = d / 4u;
+  let base = gi * d4;
+  var s = vec4<f32>(0.0);
+  var gs = vec4<f32>(0.0);
+  for (var i = 0u; i < d4; i++) { s = s + x[base + i]; gs = gs + vitm_g(base, i); }
+  let mean = ((s.x + s.y) + (s.z + s.w)) / f32(d);
+  var q = vec4<f32>(0.0);
+  var gc = vec4<f32>(0.0);
+  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c; gc = gc + vitm_g(base, i) * c; }
+  let variance = ((q.x + q.y) + (q.z + q.w)) / f32(d);
+  let rstd = 1.0 / sqrt(variance + bitcast<f32>(897988541u));
+  let gmean = ((gs.x + gs.y) + (gs.z + gs.w)) / f32(d);
+  let m = ((gc.x + gc.y) + (gc.z + gc.w)) * rstd / f32(d);
+
+  for (var i = 0u; i < d4; i++) {
+    let value = rstd * (vitm_g(base, i) - gmean - (x[base + i] - mean) * rstd * m);
+    out[base + i] = value;
   }
-  { let c = rem_o1 % 5u; rem_o1 = rem_o1 / 5u;
-    o1 += c * 0u;
-  }
-  { let c = rem_o1 % 1u; rem_o1 = rem_o1 / 1u;
-    o1 += c * 0u;
-  }
-  let v0 = in0[gi];
-  let v1 = in1[o1 >> 2u];
-  out[gi] = vec4<f32>((v0[0] * v1[0]), (v0[1] * v1[1]), (v0[2] * v1[2]), (v0[3] * v1[3]));
 }

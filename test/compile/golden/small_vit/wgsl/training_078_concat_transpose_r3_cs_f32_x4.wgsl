@@ -1,12 +1,10 @@
-// layer_norm_grad[f32:fused1:x4]
-struct Params { w: array<vec4<u32>, 2> }
+// concat_transpose[r3:cs:f32:x4]
+struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> gr: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> in0: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -129,32 +127,17 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(6u)) { return; }
-  let d = 8u;
-  let d4 = d / 4u;
-  let base = gi * d4;
-  var s = vec4<f32>(0.0);
-  var gs = vec4<f32>(0.0);
-  for (var i = 0u; i < d4; i++) { s = s + x[base + i]; gs = gs + gr[base + i]; }
-  let mean = ((s.x + s.y) + (s.z + s.w)) / f32(d);
-  var q = vec4<f32>(0.0);
-  var gc = vec4<f32>(0.0);
-  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c; gc = gc + gr[base + i] * c; }
-  let variance = ((q.x + q.y) + (q.z + q.w)) / f32(d);
-  let rstd = 1.0 / sqrt(variance + bitcast<f32>(897988541u));
-  let gmean = ((gs.x + gs.y) + (gs.z + gs.w)) / f32(d);
-  let m = ((gc.x + gc.y) + (gc.z + gc.w)) * rstd / f32(d);
-  var e0_row = 0u;
-  var rem_e0_row = gi;
-  { let c = rem_e0_row % 5u; rem_e0_row = rem_e0_row / 5u;
-    e0_row += c * 8u;
+  if (gi >= prm(8u)) { return; }
+  var dof = 0u;
+  var rem_dof = gi;
+  { let c = rem_dof % 1u; rem_dof = rem_dof / 1u;
+    dof += c * 1u;
   }
-  { let c = rem_e0_row % 1u; rem_e0_row = rem_e0_row / 1u;
-    e0_row += c * 0u;
+  { let c = rem_dof % 5u; rem_dof = rem_dof / 5u;
+    dof += c * 6u;
   }
-  for (var i = 0u; i < d4; i++) {
-    let value = rstd * (gr[base + i] - gmean - (x[base + i] - mean) * rstd * m);
-    let l0 = in0[(e0_row >> 2u) + i];
-    out[base + i] = vec4<f32>((l0[0] + value[0]), (l0[1] + value[1]), (l0[2] + value[2]), (l0[3] + value[3]));
+  { let c = rem_dof % 2u; rem_dof = rem_dof / 2u;
+    dof += c * 1u;
   }
+  dst[0u + dof] = src[0u + gi];
 }
