@@ -414,6 +414,56 @@ describe('elementwise fusion on the GPU', () => {
   );
 
   it(
+    "stores the normalised value too when it is read elsewhere (training's gamma gradient), still in one kernel",
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      for (const shape of [
+        [3, 7],
+        [4, 12],
+      ]) {
+        const d = shape[shape.length - 1] ?? 1;
+        const b = new GraphBuilder();
+        const x = b.data('x', shape);
+        const gamma = b.data('gamma', [d]);
+        const beta = b.data('beta', [d]);
+        const dy = b.data('dy', shape);
+        const xh = b.layerNorm(x);
+        // The affine reads xh first; the gamma gradient's product reads it after the affine's root.
+        const y = b.add(b.mul(xh, gamma), beta);
+        const graph = b.build({ y, dgamma: b.sum(b.mul(b.tanh(dy), xh), 0) });
+        let state = d + 1;
+        const random = (s: readonly number[]): RefTensor =>
+          makeTensor(
+            'f32',
+            s,
+            Array.from({ length: s.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 4 - 2);
+            }),
+          );
+        const inputs = { x: random(shape), gamma: random([d]), beta: random([d]), dy: random(shape) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        const names = plan.steps.map((s) => s.name);
+        expect(names[0]).toBe(`layer_norm[f32:fused2:keep${d % 4 === 0 ? ':x4' : ''}]`);
+        expect(names.filter((n) => n.startsWith('layer_norm'))).toHaveLength(1);
+        const want = evaluate(graph, inputs);
+        const got = await runGraphOnGpu(gpu, graph, inputs);
+        for (const name of ['y', 'dgamma']) {
+          const w = (want[name] as RefTensor).data;
+          const g = got[name]?.data ?? new Float64Array();
+          expect(g.length).toBe(w.length);
+          // dgamma sums up to 3 rows of products of two values below 2 in magnitude.
+          g.forEach((v, i) => {
+            expect(Math.abs(v - (w[i] as number)), `${name}[${i}]`).toBeLessThanOrEqual(d * 2 ** -17);
+          });
+        }
+      }
+    },
+  );
+
+  it(
     'computes layer_norm_grad in one row kernel, reading dy * gamma through its group and adding the residual in its store',
     { timeout: 300_000 },
     async (ctx: TestContext) => {
@@ -458,6 +508,18 @@ describe('elementwise fusion on the GPU', () => {
       }
     },
   );
+
+  it('keeps the normalised value separate when a reader comes before the affine that would store it', () => {
+    const b = new GraphBuilder();
+    const x = b.data('x', [3, 8]);
+    const xh = b.layerNorm(x);
+    const early = b.sum(xh, 1);
+    const y = b.add(b.mul(xh, b.data('gamma', [8])), b.data('beta', [8]));
+    const plan = planGraph(b.build({ early, y }), { caps: { maxWorkgroupsPerDimension: 65535, shaderF16: false } });
+    const names = plan.steps.map((s) => s.name);
+    expect(names[0]).toBe('layer_norm[f32:x4]');
+    expect(names.some((n) => n.includes(':keep'))).toBe(false);
+  });
 
   it('fuses a chain into one kernel and keeps a shared value materialised', () => {
     const b = new GraphBuilder();

@@ -12,7 +12,7 @@
 import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
 import { useCounts } from '../../../ir/graph.js';
 import type { OpName } from '../../../ops/op.js';
-import { evalShape, type SymbolValues } from '../../../types/shape.js';
+import { evalShape, type DType, type SymbolValues } from '../../../types/shape.js';
 import type { BufferRef, BufferSpec, KernelPlan, MatmulStepEpilogue, PlannedStep } from '../../kernel.js';
 import { graphRoles, planMemory, type MemoryOptions, type MemoryPlan } from '../../plan-memory.js';
 import { MAX_STORAGE_BINDINGS, sizeOf, type DeviceCaps } from './common.js';
@@ -89,6 +89,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const norms = fusion ? normEpilogues(graph, fusion, defs, shapeKey, epilogues) : new Map<number, Equation>();
   const deferred = new Set([...epilogues.values(), ...norms.values()].map((e) => e.out.id));
   const layouts = layoutCompositions(graph);
+  const uses = useCounts(graph);
   const taken = new Set([...epilogues.keys(), ...norms.keys()]);
   const prologues = fusion
     ? new Map([...reducePrologues(graph, fusion, taken), ...normGradPrologues(graph, fusion, taken, norms, shapeOf)])
@@ -97,7 +98,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const lanes = options.caps.subgroupSize;
   const attentions =
     fusion && lanes !== undefined && options.attention !== false
-      ? findAttentions(graph, useCounts(graph), layouts, shapeOf, (id) => fusion.members.get(id))
+      ? findAttentions(graph, uses, layouts, shapeOf, (id) => fusion.members.get(id))
       : new Map<number, AttentionMatch>();
   for (const id of [...attentions.keys()]) if (deferred.has(id) || absorbed.has(id)) attentions.delete(id);
   const inAttention = new Set<number>();
@@ -190,16 +191,9 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       const d = shape[shape.length - 1] ?? 1;
       const out = { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype };
       const input = { buffer: ctx.buffer(x), dtype: x.type.dtype };
-      const kernel = layerNormKernel(
-        input,
-        sizeOf(shape) / d,
-        d,
-        eq.attrs.eps,
-        out,
-        options.caps,
-        undefined,
-        gradSource(eq),
-      );
+      const kernel = layerNormKernel(input, sizeOf(shape) / d, d, eq.attrs.eps, out, options.caps, {
+        grad: gradSource(eq),
+      });
       const group = [...(fusion?.members.get(prologue.out.id) ?? [prologue]), eq];
       const span = eq.span ?? group.find((g) => g.span !== undefined)?.span;
       steps.push({
@@ -232,6 +226,12 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       const shape = shapeOf(norm.out);
       const d = shape[shape.length - 1] ?? 1;
       const epilogue = { operands, product: index.get(norm.out.id) ?? -1, shape, expr };
+      // Read elsewhere too (the backward pass's gamma gradient): the kernel stores the normalised value as well.
+      let keep: { buffer: BufferRef; dtype: DType } | undefined;
+      if (uses.get(norm.out.id) !== 1) {
+        own(norm.out, `%${norm.out.id}:${norm.op}`);
+        keep = { buffer: ctx.buffer(norm.out), dtype: norm.out.type.dtype };
+      }
       const kernel = layerNormKernel(
         { buffer: ctx.buffer(source), dtype: source.type.dtype },
         sizeOf(shape) / d,
@@ -239,8 +239,11 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
         norm.attrs.eps,
         { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
         options.caps,
-        epilogue,
-        norm.op === 'layer_norm_grad' ? gradSource(norm) : undefined,
+        {
+          epilogue,
+          ...(norm.op === 'layer_norm_grad' ? { grad: gradSource(norm) } : {}),
+          ...(keep ? { keep } : {}),
+        },
       );
       const pro = prologues.get(norm.out.id);
       const all = [...(pro ? (fusion.members.get(pro.out.id) ?? [pro]) : []), norm, ...group];
@@ -354,8 +357,10 @@ function matmulEpilogues(
 
 /**
  * Layer norms fused with the elementwise group consuming their result (the affine `y * gamma + beta`), by the group's
- * root: when the norm's result has that single use, in a group of its shape whose other operands fit the bindings
- * beside the norm's input, the norm's kernel applies the group's expression before it stores.
+ * root: when the norm's result is used by a group of its shape whose other operands fit the bindings beside the
+ * norm's inputs, the norm's kernel applies the group's expression before it stores. Where the result is read elsewhere
+ * too (training keeps it for the gamma gradient), the kernel stores it as well, if every other reader comes after the
+ * group's root (where the kernel runs).
  */
 function normEpilogues(
   graph: Graph,
@@ -365,7 +370,16 @@ function normEpilogues(
   taken: ReadonlyMap<number, unknown>,
 ): Map<number, Equation> {
   const uses = useCounts(graph);
+  const position = new Map(graph.equations.map((eq, i) => [eq.out.id, i]));
+  const readers = new Map<number, Equation[]>();
+  for (const eq of graph.equations)
+    for (const a of eq.args) {
+      const list = readers.get(a.id);
+      if (list) list.push(eq);
+      else readers.set(a.id, [eq]);
+    }
   const result = new Map<number, Equation>();
+  const claimed = new Set<number>();
   for (const [rootId, group] of fusion.members) {
     const root = defs.get(rootId);
     if (!root || taken.has(rootId)) continue;
@@ -375,11 +389,16 @@ function normEpilogues(
     for (const v of external.values()) {
       const def = defs.get(v.id);
       if (def?.op !== 'layer_norm' && def?.op !== 'layer_norm_grad') continue;
-      if (v.type.dtype !== 'f32' || uses.get(v.id) !== 1) continue;
-      // The norm's inputs and the result take bindings; the norm's own value is not bound.
-      if (external.size - 1 + def.args.length + 1 > MAX_STORAGE_BINDINGS) continue;
+      if (v.type.dtype !== 'f32' || claimed.has(v.id)) continue;
+      // The norm's inputs and the result take bindings, and the norm's own value one where it is read elsewhere too.
+      const kept = uses.get(v.id) === 1 ? 0 : 1;
+      if (external.size - 1 + def.args.length + 1 + kept > MAX_STORAGE_BINDINGS) continue;
+      const at = position.get(rootId) ?? -1;
+      const early = (readers.get(v.id) ?? []).some((r) => !inside.has(r.out.id) && (position.get(r.out.id) ?? -1) < at);
+      if (early) continue;
       if (shapeKey(v) !== shapeKey(root.out)) continue;
       result.set(rootId, def);
+      claimed.add(v.id);
       break;
     }
   }

@@ -430,6 +430,16 @@ function gradFunction(grad: NormGradSource, vector: boolean): { functions: strin
   };
 }
 
+/** What a layer_norm kernel does besides normalising (`layerNormKernel`). */
+export interface NormKernelOptions {
+  /** An elementwise group applied before the store (the affine). */
+  readonly epilogue?: NormEpilogue;
+  /** The cotangent: the kernel computes layer_norm_grad. */
+  readonly grad?: NormGradSource;
+  /** With an epilogue: where the normalised value itself is stored too (read elsewhere, by a backward pass). */
+  readonly keep?: Tensor;
+}
+
 /**
  * layer_norm over the last axis (`d` elements per row): two-pass mean and biased variance. With `grad` (the cotangent
  * g of the normalised result), layer_norm_grad instead: `rstd (g - mean(g) - xh m)`, `xh = (x - mean) rstd`,
@@ -442,10 +452,9 @@ export function layerNormKernel(
   eps: number,
   out: Tensor,
   caps: DeviceCaps,
-  epilogue?: NormEpilogue,
-  grad?: NormGradSource,
+  { epilogue, grad, keep }: NormKernelOptions = {},
 ): WgslKernel {
-  const vector = layerNormVector(x, d, out, epilogue, grad);
+  const vector = layerNormVector(x, d, out, epilogue, grad, keep);
   if (vector) return vector(rows, eps, caps);
   const params = new Params();
   const dAt = params.push(d);
@@ -477,7 +486,7 @@ export function layerNormKernel(
     });
     store = narrow(epilogue.expr(loads), out.dtype);
   }
-  const value = epilogue ? `\n    let value = ${normalised};` : '';
+  const value = epilogue || keep ? `\n    let value = ${normalised};` : '';
   const body = `  let d = prm(${dAt}u);
   let base = gi * d;
   var mean = 0.0;${grad ? '\n  var gs = 0.0;' : ''}
@@ -488,7 +497,7 @@ export function layerNormKernel(
   variance = variance / f32(d);
   let rstd = 1.0 / sqrt(variance + prmf(${epsAt}u));${grad ? '\n  let gmean = gs / f32(d);\n  let m = gc * rstd / f32(d);' : ''}
 ${offsets}
-  for (var i = 0u; i < d; i++) {${value}
+  for (var i = 0u; i < d; i++) {${value}${keep ? `\n    keep[base + i] = ${narrow('value', keep.dtype)};` : ''}
     out[base + i] = ${store};
   }`;
   const g = grad && gradFunction(grad, false);
@@ -497,8 +506,12 @@ ${offsets}
     ...(g?.storage ?? []),
     ...extra.map(({ o, k }): StorageVar => ({ name: `in${k}`, dtype: o.dtype, buffer: o.buffer, access: 'read' })),
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
+    ...(keep ? [{ name: 'keep', dtype: keep.dtype, buffer: keep.buffer, access: 'read_write' } as const] : []),
   ];
-  const fused = (grad?.fused ? `:pro${grad.operands.length}` : '') + (epilogue ? `:fused${extra.length}` : '');
+  const fused =
+    (grad?.fused ? `:pro${grad.operands.length}` : '') +
+    (epilogue ? `:fused${extra.length}` : '') +
+    (keep ? ':keep' : '');
   const name = `${grad ? 'layer_norm_grad' : 'layer_norm'}[${x.dtype}${fused}]`;
   const functions = g ? { functions: g.functions } : {};
   return assembleKernel({ name, storage, body, threads: rows, params, ...functions }, caps);
@@ -515,8 +528,9 @@ function layerNormVector(
   out: Tensor,
   epilogue: NormEpilogue | undefined,
   grad: NormGradSource | undefined,
+  keep: Tensor | undefined,
 ): ((rows: number, eps: number, caps: DeviceCaps) => WgslKernel) | undefined {
-  if (d % 4 !== 0 || x.dtype !== 'f32' || out.dtype !== 'f32') return undefined;
+  if (d % 4 !== 0 || x.dtype !== 'f32' || out.dtype !== 'f32' || (keep && keep.dtype !== 'f32')) return undefined;
   if (grad && !grad.operands.every((o) => o.dtype === 'f32')) return undefined;
   const rank = epilogue?.shape.length ?? 0;
   const extra = (epilogue?.operands ?? []).flatMap((o, k) => {
@@ -575,7 +589,7 @@ function layerNormVector(
   }
 ${offsets}
   for (var i = 0u; i < d4; i++) {
-    let value = ${grad ? 'rstd * (vitm_g(base, i) - gmean - (x[base + i] - mean) * rstd * m)' : '(x[base + i] - mean) * rstd'};${loads}
+    let value = ${grad ? 'rstd * (vitm_g(base, i) - gmean - (x[base + i] - mean) * rstd * m)' : '(x[base + i] - mean) * rstd'};${loads}${keep ? '\n    keep[base + i] = value;' : ''}
     out[base + i] = ${store};
   }`;
     const g = grad && gradFunction(grad, true);
@@ -590,8 +604,14 @@ ${offsets}
         ...(plan === 'vec4' ? { vec4: true } : {}),
       })),
       { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', vec4: true },
+      ...(keep
+        ? [{ name: 'keep', dtype: keep.dtype, buffer: keep.buffer, access: 'read_write', vec4: true } as const]
+        : []),
     ];
-    const fused = (grad?.fused ? `:pro${grad.operands.length}` : '') + (epilogue ? `:fused${extra.length}` : '');
+    const fused =
+      (grad?.fused ? `:pro${grad.operands.length}` : '') +
+      (epilogue ? `:fused${extra.length}` : '') +
+      (keep ? ':keep' : '');
     const name = `${grad ? 'layer_norm_grad' : 'layer_norm'}[f32${fused}:x4]`;
     const functions = g ? { functions: g.functions } : {};
     return assembleKernel({ name, storage, body, threads: rows, params, ...functions }, caps);

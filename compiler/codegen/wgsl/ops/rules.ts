@@ -180,7 +180,7 @@ export const WGSL_RULES: { readonly [P in OpName]: WgslRule<P> } = {
     const shape = ctx.shape(eq.out);
     const d = shape[shape.length - 1] ?? 1;
     const [x, g, out] = [tensor(arg0(eq), ctx), tensor(arg0(eq, 1), ctx), tensor(eq.out, ctx)];
-    return [layerNormKernel(x, sizeOf(shape) / d, d, eq.attrs.eps, out, ctx.caps, undefined, plainGrad(g))];
+    return [layerNormKernel(x, sizeOf(shape) / d, d, eq.attrs.eps, out, ctx.caps, { grad: plainGrad(g) })];
   },
   cross_entropy: (eq, ctx) => {
     const shape = ctx.shape(arg0(eq));

@@ -137,8 +137,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   { let c = rem_base0 % 8u; rem_base0 = rem_base0 / 8u;
     base0 += c * 1u;
   }
-  { let c = rem_base0 % 5u; rem_base0 = rem_base0 / 5u;
-    base0 += c * 8u;
+  { let c = rem_base0 % 1u; rem_base0 = rem_base0 / 1u;
+    base0 += c * 0u;
   }
   var acc = vec4<f32>(0.0);
   for (var r = lo; r < hi; r++) {

@@ -1,9 +1,9 @@
-// layer_norm[f32:x4]
-struct Params { w: array<vec4<u32>, 1> }
+// reduce_sum[r3:a0:f32:x4]
+struct Params { w: array<vec4<u32>, 3> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x0: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
@@ -127,20 +127,28 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(2u)) { return; }
-  let d = 8u;
-  let d4 = d / 4u;
-  let base = gi * d4;
-  var s = vec4<f32>(0.0);
-  for (var i = 0u; i < d4; i++) { s = s + x[base + i]; }
-  let mean = ((s.x + s.y) + (s.z + s.w)) / f32(d);
-  var q = vec4<f32>(0.0);
-  for (var i = 0u; i < d4; i++) { let c = x[base + i] - mean; q = q + c * c; }
-  let variance = ((q.x + q.y) + (q.z + q.w)) / f32(d);
-  let rstd = 1.0 / sqrt(variance + bitcast<f32>(897988541u));
-
-  for (var i = 0u; i < d4; i++) {
-    let value = (x[base + i] - mean) * rstd;
-    out[base + i] = value;
+  if (gi >= prm(10u)) { return; }
+  let g = (gi / 1u) * 4u;
+  let ch = gi % 1u;
+  let lo = ch * 1u;
+  let hi = min(1u, lo + 1u);
+  var base0 = 0u;
+  var rem_base0 = g;
+  { let c = rem_base0 % 8u; rem_base0 = rem_base0 / 8u;
+    base0 += c * 1u;
   }
+  { let c = rem_base0 % 5u; rem_base0 = rem_base0 / 5u;
+    base0 += c * 8u;
+  }
+  var acc = vec4<f32>(0.0);
+  for (var r = lo; r < hi; r++) {
+    var off0 = 0u;
+    var rem_off0 = r;
+    { let c = rem_off0 % 1u; rem_off0 = rem_off0 / 1u;
+      off0 += c * 0u;
+    }
+    let l0 = x0[(base0 + off0) >> 2u];
+    acc = acc + l0;
+  }
+  out[gi] = acc;
 }
