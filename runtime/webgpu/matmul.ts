@@ -72,7 +72,8 @@ export function checkShape(shape: MatmulShape): void {
 
 /**
  * The kernel specialisation a shape needs: its transposes, and vec4 binding where the contiguous axis allows it
- * (except B along N in the broadcast family, whose invocations each read single columns).
+ * (except B along N in the broadcast family, whose invocations each read single columns; C only where a lane's four
+ * columns are contiguous, which the broadcast family's and a stored transpose's are not).
  */
 export function kernelSpecFor(outer: MatmulShape, config: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
   const shape = kernelShape(outer, config);
@@ -83,6 +84,7 @@ export function kernelSpecFor(outer: MatmulShape, config: MatmulConfig, epilogue
     transposeB: shape.transposeB,
     vecA: (shape.transposeA ? shape.m : shape.k) % 4 === 0,
     vecB: !scalarB && (shape.transposeB ? shape.k : shape.n) % 4 === 0,
+    vecC: config.family !== 'broadcast' && !config.swap && shape.n % 4 === 0,
     ...(epilogue ? { epilogue } : {}),
     ...(config.swap ? { storeTransposed: true } : {}),
   };

@@ -97,7 +97,8 @@ export const CANDIDATE_CONFIGS: readonly MatmulConfig[] = [
  */
 export function shapeClass(shape: MatmulShape): string {
   const layout = `${shape.transposeA ? 't' : 'n'}${shape.transposeB ? 't' : 'n'}`;
-  const vec = `${(shape.transposeA ? shape.m : shape.k) % 4 === 0 ? 'v' : 's'}${(shape.transposeB ? shape.k : shape.n) % 4 === 0 ? 'v' : 's'}`;
+  const v4 = (n: number): string => (n % 4 === 0 ? 'v' : 's');
+  const vec = `${v4(shape.transposeA ? shape.m : shape.k)}${v4(shape.transposeB ? shape.k : shape.n)}${v4(shape.n)}`;
   const outputs = shape.batch * shape.m * shape.n;
   const size = outputs < 16_384 ? 'small' : outputs < 262_144 ? 'medium' : 'large';
   // Few columns and more rows (where a transposed product can fill the tiles) apart from few rows.

@@ -6,6 +6,7 @@ import { BufferUsage, type GpuDevice } from '../../runtime/webgpu/device.js';
 import {
   configFits,
   kernelShape,
+  kernelSpecFor,
   matmulOnHost,
   matmulShape,
   prepareMatmul,
@@ -243,7 +244,8 @@ describe('matmul kernels against a float64 product', () => {
       columns: ['bias'],
       elements: ['res'],
     };
-    // 12 columns (vec4 rows of the residual) against tiles of up to 32: ragged rows, columns and depth.
+    // 12 columns (vec4 rows of the residual, stored as vec4s) against tiles of up to 32: ragged rows, columns and
+    // depth.
     const shape = matmulShape(13, 12, 9, { batch: 2, transposeB: true });
     const a = data(2 * 13 * 9, 4);
     const b = data(2 * 9 * 12, 5);
@@ -265,6 +267,8 @@ describe('matmul kernels against a float64 product', () => {
           configFits(gpu, c),
       );
       if (!config) continue;
+      // The register and workgroup families store a lane's four columns as one vec4 unless they store the transpose.
+      expect(kernelSpecFor(shape, config, epilogue).vecC).toBe(family !== 'broadcast' && !swap);
       const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [bias, res] });
       expect(firstMismatch(got, expected), `${family}${subgroup ? ' subgroup' : ''}${swap ? ' swap' : ''}`).toBe(
         undefined,
@@ -272,6 +276,35 @@ describe('matmul kernels against a float64 product', () => {
       families++;
     }
     expect(families).toBeGreaterThan(3);
+  }, 120_000);
+
+  it('stores four columns at once only where N is a multiple of 4, with the epilogue applied to each', async (ctx) => {
+    const gpu = await device(ctx);
+    const epilogue: MatmulEpilogue = {
+      wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32, b: f32) -> f32 { return value * b + f32(col); }',
+      inputs: ['scale'],
+      columns: ['scale'],
+    };
+    for (const n of [8, 10, 36]) {
+      const shape = matmulShape(27, n, 6, { batch: 2, batchB: 1 });
+      const a = data(2 * 27 * 6, 8);
+      const b = data(6 * n, 9);
+      const scale = data(n, 10);
+      const expected = reference(shape, a, b);
+      for (let i = 0; i < expected.value.length; i++) {
+        const col = i % n;
+        const scaled = (expected.value[i] ?? 0) * (scale[col] ?? 0);
+        expected.value[i] = scaled + col;
+        // The product's bound scaled, plus one rounding each for the multiply and the add.
+        expected.bound[i] =
+          (expected.bound[i] ?? 0) * Math.abs(scale[col] ?? 0) + 2 ** -23 * (2 * Math.abs(scaled) + col);
+      }
+      for (const config of CANDIDATE_CONFIGS.filter((c) => c.family !== 'broadcast' && !c.swap && configFits(gpu, c))) {
+        expect(kernelSpecFor(shape, config, epilogue).vecC).toBe(n % 4 === 0);
+        const got = await matmulOnHost(gpu, shape, a, b, { config, epilogue, epilogueInputs: [scale] });
+        expect(firstMismatch(got, expected), `n = ${n}, ${JSON.stringify(config)}`).toBe(undefined);
+      }
+    }
   }, 120_000);
 });
 
@@ -367,6 +400,10 @@ describe('matmul pipelines and tuning', () => {
     expect(() =>
       generateMatmulWgsl({ ...base, epilogue: { wgsl, inputs: ['x'], columns: ['x'], elements: ['x'] } }),
     ).toThrow(RangeError);
+    // vec4 stores need a lane's four columns contiguous in C.
+    expect(() => generateMatmulWgsl({ ...base, vecC: true, storeTransposed: true })).toThrow(RangeError);
+    const broadcast = CANDIDATE_CONFIGS.find((c) => c.family === 'broadcast') as MatmulConfig;
+    expect(() => generateMatmulWgsl({ ...base, config: broadcast, vecC: true })).toThrow(RangeError);
   });
 });
 

@@ -538,4 +538,45 @@ describe('elementwise fusion on the GPU', () => {
     ]);
     expect(plan.values.has(shared.id)).toBe(true);
   });
+
+  it(
+    'reads a short softmax line once (unrolled, vec4 where its length allows), a long or strided one in three passes',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      // Rows offset far from zero (exp would overflow without the maximum subtracted), -inf entries (weight 0) and
+      // every path: unrolled scalar (50), unrolled vec4 (64, 4), three passes (65 long; along a non-last axis).
+      for (const [shape, axis, offset, name] of [
+        [[6, 50], 1, 100, 'softmax[f32:r50]'],
+        [[3, 2, 64], 2, -90, 'softmax[f32:r64:x4]'],
+        [[5, 4], 1, 0, 'softmax[f32:r4:x4]'],
+        [[3, 65], 1, 80, 'softmax[f32]'],
+        [[7, 5, 3], 1, 0, 'softmax[f32]'],
+      ] as const) {
+        const b = new GraphBuilder();
+        const x = b.data('x', shape);
+        const graph = b.build({ y: b.softmax(x, axis) });
+        let state = shape.length * 977 + offset;
+        const count = shape.reduce((p, q) => p * q, 1);
+        const data = Array.from({ length: count }, (_, i) => {
+          state = (state * 1103515245 + 12345) >>> 0;
+          // One entry in 13 is -inf: it gets weight 0 and must not disturb the rest of its line.
+          return i % 13 === 5 ? -Infinity : Math.fround((state / 2 ** 32) * 8 - 4 + offset);
+        });
+        const inputs = { x: makeTensor('f32', shape, data) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        expect(plan.steps.map((s) => s.name)).toEqual([name]);
+        const want = (evaluate(graph, inputs).y as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).y?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        // Each output is e_i / s: e_i within a few ulp (the argument x - m is exact to one rounding of magnitude at
+        // most 8, so exp's relative error is about 8 * 2^-24 plus its own), s a sum of n such terms; 2^-17 of the
+        // line's largest weight (1 at most) bounds both with room.
+        got.forEach((v, i) => {
+          expect(Math.abs(v - (want[i] as number)), `${name} y[${i}]`).toBeLessThanOrEqual(2 ** -17);
+        });
+      }
+    },
+  );
 });

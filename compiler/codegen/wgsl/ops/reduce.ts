@@ -346,7 +346,16 @@ export function reduceSteps(
   return [first, second];
 }
 
-/** softmax along `axis` of `shape`: one invocation per (outer, inner) line, three passes (max, sum, write). */
+/** The longest softmax line read once into registers (unrolled); longer lines, or strided ones, take three passes. */
+export const SOFTMAX_UNROLL_MAX = 64;
+
+/**
+ * softmax along `axis` of `shape`: one invocation per (outer, inner) line. A contiguous line of at most
+ * `SOFTMAX_UNROLL_MAX` elements (attention's rows) is read once, unrolled: its values stay in registers for the
+ * maximum, the exponentials (one each) and the stores, four elements per access where the line is a multiple of 4
+ * long (`:x4`). Other lines take three passes over storage (max, sum, write). Both keep the maximum subtraction; the
+ * unrolled form sums in four interleaved partial sums added pairwise, never deeper than the serial sum.
+ */
 export function softmaxKernel(
   x: Tensor,
   shape: readonly number[],
@@ -358,6 +367,7 @@ export function softmaxKernel(
   const n = shape[axis] ?? 1;
   const inner = sizeOf(shape.slice(axis + 1));
   const lines = sizeOf(shape) / n;
+  if (inner === 1 && n <= SOFTMAX_UNROLL_MAX) return unrolledSoftmax(x, n, lines, out, caps, params);
   const nAt = params.push(n);
   const innerAt = params.push(inner);
   const v = (i: string): string => widen(`x[base + ${i} * stride]`, x.dtype);
@@ -374,6 +384,67 @@ export function softmaxKernel(
     { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write' },
   ];
   return assembleKernel({ name: `softmax[${x.dtype}]`, storage, body, threads: lines, params }, caps);
+}
+
+/** A chain `op(...op(op(a0, a4), a8)...)` over every fourth term, four chains combined pairwise. */
+function fourWay(terms: readonly string[], op: (a: string, b: string) => string): string {
+  const chains = [0, 1, 2, 3]
+    .map((r) => terms.filter((_, i) => i % 4 === r))
+    .filter((c) => c.length > 0)
+    .map((c) => c.slice(1).reduce(op, c[0] as string));
+  while (chains.length > 1) {
+    const pairs: string[] = [];
+    for (let i = 0; i < chains.length; i += 2)
+      pairs.push(i + 1 < chains.length ? op(chains[i] as string, chains[i + 1] as string) : (chains[i] as string));
+    chains.splice(0, chains.length, ...pairs);
+  }
+  return chains[0] as string;
+}
+
+function unrolledSoftmax(
+  x: Tensor,
+  n: number,
+  lines: number,
+  out: Tensor,
+  caps: DeviceCaps,
+  params: Params,
+): WgslKernel {
+  const vec = n % 4 === 0 && x.dtype === 'f32' && out.dtype === 'f32';
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const body: string[] = [];
+  if (vec) {
+    for (let q = 0; q < n / 4; q++) body.push(`  let xv_${q} = x[gi * ${n / 4}u + ${q}u];`);
+    for (const i of idx) body.push(`  let x_${i} = xv_${i >> 2}[${i & 3}];`);
+  } else {
+    for (const i of idx) body.push(`  let x_${i} = ${widen(`x[gi * ${n}u + ${i}u]`, x.dtype)};`);
+  }
+  body.push(
+    `  let m = ${fourWay(
+      idx.map((i) => `x_${i}`),
+      (a, b) => `vmaxf(${a}, ${b})`,
+    )};`,
+  );
+  for (const i of idx) body.push(`  let e_${i} = exp(x_${i} - m);`);
+  body.push(
+    `  let s = ${fourWay(
+      idx.map((i) => `e_${i}`),
+      (a, b) => `(${a} + ${b})`,
+    )};`,
+  );
+  if (vec) {
+    for (let q = 0; q < n / 4; q++)
+      body.push(
+        `  out[gi * ${n / 4}u + ${q}u] = vec4<f32>(${[0, 1, 2, 3].map((c) => `e_${4 * q + c} / s`).join(', ')});`,
+      );
+  } else {
+    for (const i of idx) body.push(`  out[gi * ${n}u + ${i}u] = ${narrow(`e_${i} / s`, out.dtype)};`);
+  }
+  const storage: StorageVar[] = [
+    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read', ...(vec ? { vec4: true } : {}) },
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', ...(vec ? { vec4: true } : {}) },
+  ];
+  const name = `softmax[${x.dtype}:r${n}${vec ? ':x4' : ''}]`;
+  return assembleKernel({ name, storage, body: body.join('\n'), threads: lines, params }, caps);
 }
 
 /**

@@ -1,4 +1,4 @@
-// softmax[f32]
+// softmax[f32:r5]
 struct Params { w: array<vec4<u32>, 1> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
@@ -127,13 +127,22 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(2u)) { return; }
-  let n = 5u;
-  let stride = 1u;
-  let base = (gi / stride) * n * stride + gi % stride;
-  var m = -vinf();
-  for (var i = 0u; i < n; i++) { m = vmaxf(m, x[base + i * stride]); }
-  var s = 0.0;
-  for (var i = 0u; i < n; i++) { s = s + exp(x[base + i * stride] - m); }
-  for (var i = 0u; i < n; i++) { out[base + i * stride] = exp(x[base + i * stride] - m) / s; }
+  if (gi >= prm(0u)) { return; }
+  let x_0 = x[gi * 5u + 0u];
+  let x_1 = x[gi * 5u + 1u];
+  let x_2 = x[gi * 5u + 2u];
+  let x_3 = x[gi * 5u + 3u];
+  let x_4 = x[gi * 5u + 4u];
+  let m = vmaxf(vmaxf(vmaxf(x_0, x_4), x_1), vmaxf(x_2, x_3));
+  let e_0 = exp(x_0 - m);
+  let e_1 = exp(x_1 - m);
+  let e_2 = exp(x_2 - m);
+  let e_3 = exp(x_3 - m);
+  let e_4 = exp(x_4 - m);
+  let s = (((e_0 + e_4) + e_1) + (e_2 + e_3));
+  out[gi * 5u + 0u] = e_0 / s;
+  out[gi * 5u + 1u] = e_1 / s;
+  out[gi * 5u + 2u] = e_2 / s;
+  out[gi * 5u + 3u] = e_3 / s;
+  out[gi * 5u + 4u] = e_4 / s;
 }
