@@ -75,8 +75,9 @@ export function checkShape(shape: MatmulShape): void {
  * (except B along N in the broadcast family, whose invocations each read single columns; C only where a lane's four
  * columns are contiguous, which the broadcast family's and a stored transpose's are not).
  */
-export function kernelSpecFor(outer: MatmulShape, config: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
-  const shape = kernelShape(outer, config);
+export function kernelSpecFor(outer: MatmulShape, chosen: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
+  const shape = kernelShape(outer, chosen);
+  const config = fitTileRows(chosen, shape);
   const scalarB = config.family === 'broadcast' && !shape.transposeB;
   return {
     config,
@@ -88,6 +89,27 @@ export function kernelSpecFor(outer: MatmulShape, config: MatmulConfig, epilogue
     ...(epilogue ? { epilogue } : {}),
     ...(config.swap ? { storeTransposed: true } : {}),
   };
+}
+
+/**
+ * A one-row-of-lanes register tile (wgY = 1) with its rows per tile fitted to M, the kernel's row count: where whole
+ * tiles would compute more than 5% padding rows, the fewest tiles of at most TM + TM/8 rows that cover M with less
+ * padding, their rows as even as they go (a multiple of 4 where A is read transposed, which its vec4 loads need). Attention's 50 query
+ * rows take two tiles of 25 instead of three of 24 (72 rows computed for 50); a long M keeps its tile. Other tiles
+ * are returned as they are.
+ */
+export function fitTileRows(config: MatmulConfig, shape: MatmulShape): MatmulConfig {
+  if (config.family !== 'register' || config.wgY !== 1) return config;
+  const { m } = shape;
+  const padding = (tm: number): number => Math.ceil(m / tm) * tm - m;
+  if (padding(config.tm) <= 0.05 * m) return config;
+  const limit = config.tm + Math.ceil(config.tm / 8);
+  for (let tiles = Math.ceil(m / limit); tiles <= Math.ceil(m / config.tm); tiles++) {
+    const even = Math.ceil(m / tiles);
+    const tm = shape.transposeA ? Math.ceil(even / 4) * 4 : even;
+    if (tm <= limit && padding(tm) < padding(config.tm)) return { ...config, tm };
+  }
+  return config;
 }
 
 /**

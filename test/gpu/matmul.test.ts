@@ -5,6 +5,7 @@ import { generateMatmulWgsl, type MatmulConfig, type MatmulEpilogue } from '../.
 import { BufferUsage, type GpuDevice } from '../../runtime/webgpu/device.js';
 import {
   configFits,
+  fitTileRows,
   kernelShape,
   kernelSpecFor,
   matmulOnHost,
@@ -316,6 +317,57 @@ describe('matmul shape classes and swapped problems', () => {
     expect(shapeClass(scores)).toMatch(/:tiny$/);
     expect(shapeClass(matmulShape(64, 64, 64))).not.toMatch(/narrow|tiny/);
   });
+
+  it('fits a row-of-lanes tile to M where whole tiles would pad more than 5%, never past TM + TM/8 rows', () => {
+    const sg = CANDIDATE_CONFIGS.find((c) => c.subgroup !== undefined && c.tm === 24 && !c.swap) as MatmulConfig;
+    const rows = (m: number, options: Partial<MatmulShape> = {}): number =>
+      fitTileRows(sg, matmulShape(m, 50, 16, options)).tm;
+    expect(rows(50)).toBe(25); // two tiles of 25, not three of 24
+    expect(rows(17)).toBe(17);
+    expect(rows(197)).toBe(25); // 8 tiles (200 rows) instead of 9 (216)
+    expect(rows(3200)).toBe(24); // 16 padding rows: under 5%
+    expect(rows(48)).toBe(24);
+    expect(rows(50, { transposeA: true })).toBe(20); // a multiple of 4 for the transposed vec4 loads: 3 x 20
+    // Other families, and two-dimensional workgroups, keep their tile.
+    for (const c of CANDIDATE_CONFIGS.filter((x) => x.family !== 'register' || x.wgY !== 1))
+      expect(fitTileRows(c, matmulShape(50, 50, 16))).toBe(c);
+    // The fitted tile stays within TM + TM/8 rows and never pads more than the chosen one.
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 32 }), (m, tm) => {
+        const config = { ...sg, tm };
+        const fitted = fitTileRows(config, matmulShape(m, 8, 8)).tm;
+        const padding = (t: number): number => Math.ceil(m / t) * t - m;
+        expect(fitted).toBeLessThanOrEqual(tm + Math.ceil(tm / 8));
+        expect(padding(fitted)).toBeLessThanOrEqual(padding(tm));
+      }),
+    );
+  });
+
+  it('computes correct products with fitted tiles, in every layout', async (ctx) => {
+    const gpu = await device(ctx);
+    const configs = CANDIDATE_CONFIGS.filter((c) => c.family === 'register' && c.wgY === 1 && configFits(gpu, c));
+    let fitted = 0;
+    for (const [transposeA, transposeB] of [
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ] as const) {
+      const shape = matmulShape(50, 20, 12, { batch: 3, transposeA, transposeB });
+      const a = data(3 * 50 * 12, 11);
+      const b = data(3 * 12 * 20, 12);
+      const expected = reference(shape, a, b);
+      for (const config of configs) {
+        const spec = kernelSpecFor(shape, config);
+        if (spec.config.tm !== config.tm) fitted++;
+        const got = await matmulOnHost(gpu, shape, a, b, { config });
+        expect(firstMismatch(got, expected), `${transposeA} ${transposeB} ${JSON.stringify(spec.config)}`).toBe(
+          undefined,
+        );
+      }
+    }
+    expect(fitted).toBeGreaterThan(4);
+  }, 120_000);
 
   it('computes the transposed product with the operands exchanged', () => {
     const shape = matmulShape(50, 16, 40, { batch: 3, batchA: 1, transposeB: true });
