@@ -1,7 +1,7 @@
 /**
  * Time per kernel of a model's graph: `npm run profile -- [--graph training|forward] [--batch N] [--rounds N]
  * [--model FILE --name MODEL] [--top N] [--by name|shape]
- * [--attention on|off]`. Not a test and not part of `npm run bench`: a tool for deciding what to
+ * [--attention on|off] [--views on|off]`. Not a test and not part of `npm run bench`: a tool for deciding what to
  * make faster.
  *
  * The graph is lowered with `planGraph` as the executor lowers it (matmul tiles tuned by `selectMatmulConfig`), but
@@ -43,6 +43,8 @@ interface Options {
   by: 'name' | 'shape';
   /** Lower attention as one fused kernel where the device allows it (`--attention off`: the separate kernels). */
   attention: boolean;
+  /** Read matmul operands and write products in place (`--views off`: through copies; views.ts). */
+  views: boolean;
 }
 
 const DEFAULT_MODEL = fileURLToPath(
@@ -64,6 +66,7 @@ function parseArgs(args: readonly string[]): Options {
     executor: false,
     by: 'name',
     attention: true,
+    views: true,
   };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1] ?? '';
@@ -101,6 +104,10 @@ function parseArgs(args: readonly string[]): Options {
       case '--attention':
         if (value !== 'on' && value !== 'off') throw new Error('--attention is on or off');
         options.attention = value === 'on';
+        break;
+      case '--views':
+        if (value !== 'on' && value !== 'off') throw new Error('--views is on or off');
+        options.views = value === 'on';
         break;
       case '--executor':
         options.executor = true;
@@ -243,7 +250,7 @@ async function timeExecutor(gpu: GpuDevice, graph: Graph, options: Options): Pro
     : new TuningCache();
   const executor = new GraphExecutor(gpu, graph, {
     matmulConfig: (shape) => selectMatmulConfig(gpu, shape, { cache: tuning }),
-    lower: (g, o) => planGraph(g, { ...o, attention: options.attention }),
+    lower: (g, o) => planGraph(g, { ...o, attention: options.attention, views: options.views }),
   });
   try {
     const symbols = { B: options.batch };
@@ -301,6 +308,7 @@ async function main(): Promise<void> {
       symbols: { B: options.batch },
       caps: deviceCaps(gpu),
       attention: options.attention,
+      views: options.views,
     });
     const saved = options.tuning !== undefined && existsSync(options.tuning);
     const tuning = saved

@@ -9,7 +9,7 @@
  * memory plan maps both onto a few reused allocations; nothing here assumes one buffer per value.
  */
 
-import type { MatmulEpilogue } from './wgsl/matmul.js';
+import type { MatmulEpilogue, MatmulLayout } from './wgsl/matmul.js';
 import type { Span } from '../source/source.js';
 import type { DType } from '../types/shape.js';
 
@@ -59,6 +59,8 @@ export interface MatmulStep {
     readonly k: number;
     readonly transposeA: boolean;
     readonly transposeB: boolean;
+    /** Operands read, or the result written, in place through strides (a head of a fused projection, say). */
+    readonly layout?: MatmulLayout;
   };
   readonly a: BufferRef;
   readonly b: BufferRef;

@@ -21,6 +21,9 @@ import {
   type MatmulConfig,
   type MatmulEpilogue,
   type MatmulKernelSpec,
+  type MatmulLayout,
+  type StridedMatrix,
+  alignedMatrix,
 } from '../../compiler/codegen/wgsl/matmul.js';
 import type { WorkLabel } from '../errors.js';
 import { BufferUsage, type GpuDevice } from './device.js';
@@ -37,6 +40,8 @@ export interface MatmulShape {
   readonly k: number;
   readonly transposeA: boolean;
   readonly transposeB: boolean;
+  /** Operands or the result in place, through strides (default: contiguous, row-major). */
+  readonly layout?: MatmulLayout;
 }
 
 /** A square-ish convenience: `[batch, m, k] x [batch, k, n]`, no broadcast, no transposes unless given. */
@@ -83,9 +88,9 @@ export function kernelSpecFor(outer: MatmulShape, chosen: MatmulConfig, epilogue
     config,
     transposeA: shape.transposeA,
     transposeB: shape.transposeB,
-    vecA: (shape.transposeA ? shape.m : shape.k) % 4 === 0,
-    vecB: !scalarB && (shape.transposeB ? shape.k : shape.n) % 4 === 0,
-    vecC: config.family !== 'broadcast' && !config.swap && shape.n % 4 === 0,
+    vecA: (shape.transposeA ? shape.m : shape.k) % 4 === 0 && alignedMatrix(shape.layout?.a),
+    vecB: !scalarB && (shape.transposeB ? shape.k : shape.n) % 4 === 0 && alignedMatrix(shape.layout?.b),
+    vecC: config.family !== 'broadcast' && !config.swap && shape.n % 4 === 0 && alignedMatrix(shape.layout?.c),
     ...(epilogue ? { epilogue } : {}),
     ...(config.swap ? { storeTransposed: true } : {}),
   };
@@ -127,6 +132,16 @@ export function kernelShape(shape: MatmulShape, config: MatmulConfig): MatmulSha
     k: shape.k,
     transposeA: !shape.transposeB,
     transposeB: !shape.transposeA,
+    ...(shape.layout
+      ? {
+          layout: {
+            inner: shape.layout.inner,
+            ...(shape.layout.b ? { a: shape.layout.b } : {}),
+            ...(shape.layout.a ? { b: shape.layout.a } : {}),
+            ...(shape.layout.c ? { c: shape.layout.c } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -228,13 +243,14 @@ function bindMatmul(
   const expected = spec.epilogue?.inputs.length ?? 0;
   if (inputs.length !== expected)
     throw new RangeError(`matmul: the epilogue reads ${expected} inputs, ${inputs.length} buffers were given`);
+  const { inner, a, b, c } = operandLayouts(shape, spec.storeTransposed === true);
   const needs = (name: string, buffer: GPUBuffer, elements: number): void => {
     if (buffer.size < elements * 4)
       throw new RangeError(`matmul: buffer ${name} holds ${buffer.size} bytes, needs ${elements * 4}`);
   };
-  needs('A', buffers.a, shape.batchA * shape.m * shape.k);
-  needs('B', buffers.b, shape.batchB * shape.k * shape.n);
-  needs('C', buffers.c, shape.batch * shape.m * shape.n);
+  needs('A', buffers.a, a.extent);
+  needs('B', buffers.b, b.extent);
+  needs('C', buffers.c, c.extent);
   const params = new Uint32Array(MATMUL_PARAM_WORDS);
   params.set([
     shape.m,
@@ -245,8 +261,19 @@ function bindMatmul(
     totalTiles,
     grid[0],
     grid[1],
-    shape.batchA === 1 ? 0 : shape.m * shape.k,
-    shape.batchB === 1 ? 0 : shape.k * shape.n,
+    a.outer,
+    b.outer,
+    c.outer,
+    a.row,
+    b.row,
+    c.row,
+    inner,
+    a.inner,
+    b.inner,
+    c.inner,
+    a.base,
+    b.base,
+    c.base,
   ]);
   const uniform = gpu.upload(`${label.kernel}:params`, params, BufferUsage.UNIFORM);
   const bindGroup = gpu.device.createBindGroup({
@@ -269,6 +296,45 @@ function bindMatmul(
       uniform.destroy();
     },
   };
+}
+
+/**
+ * Every matrix's layout for the kernel problem `shape` (C as stored: transposed when the kernel stores the transpose),
+ * with the elements its buffer must hold. Matrices without a layout are contiguous: a batch-1 operand is broadcast.
+ */
+export function operandLayouts(
+  shape: MatmulShape,
+  storeTransposed: boolean,
+): { inner: number; a: Extent; b: Extent; c: Extent } {
+  const inner = shape.layout?.inner ?? 1;
+  if (!Number.isInteger(inner) || inner < 1 || shape.batch % inner !== 0)
+    throw new RangeError(`matmul: the inner batch ${inner} does not divide the batch ${shape.batch}`);
+  const resolve = (given: StridedMatrix | undefined, batch: number, rows: number, cols: number): Extent => {
+    const m =
+      given ??
+      (batch === 1
+        ? { base: 0, outer: 0, inner: 0, row: cols }
+        : { base: 0, outer: inner * rows * cols, inner: rows * cols, row: cols });
+    for (const x of [m.base, m.outer, m.inner, m.row])
+      if (!Number.isInteger(x) || x < 0) throw new RangeError(`matmul: strides must be non-negative integers`);
+    if (m.row < cols && rows > 1) throw new RangeError(`matmul: rows of ${cols} elements overlap at stride ${m.row}`);
+    const last = m.base + (shape.batch / inner - 1) * m.outer + (inner - 1) * m.inner + (rows - 1) * m.row + cols;
+    return { ...m, extent: last };
+  };
+  const [ar, ac] = shape.transposeA ? [shape.k, shape.m] : [shape.m, shape.k];
+  const [br, bc] = shape.transposeB ? [shape.n, shape.k] : [shape.k, shape.n];
+  const [cr, cc] = storeTransposed ? [shape.n, shape.m] : [shape.m, shape.n];
+  return {
+    inner,
+    a: resolve(shape.layout?.a, shape.batchA, ar, ac),
+    b: resolve(shape.layout?.b, shape.batchB, br, bc),
+    c: resolve(shape.layout?.c, shape.batch, cr, cc),
+  };
+}
+
+/** A matrix's layout and the elements its buffer must hold. */
+export interface Extent extends StridedMatrix {
+  readonly extent: number;
 }
 
 /** Encodes `bound` `times` times in one compute pass of one command encoder and submits it. */
@@ -318,7 +384,8 @@ export async function matmulOnHost(
     owned.push(aBuffer);
     const bBuffer = gpu.upload('matmul:B', b, BufferUsage.STORAGE);
     owned.push(bBuffer);
-    const elements = shape.batch * shape.m * shape.n;
+    // C as laid out (contiguous [batch, M, N] without a layout): every element the view can reach, the rest zero.
+    const elements = operandLayouts(shape, false).c.extent;
     const cBuffer = gpu.createBuffer('matmul:C', elements * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
     owned.push(cBuffer);
     const epilogueInputs = (options.epilogueInputs ?? []).map((data, i) => {

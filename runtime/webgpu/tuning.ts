@@ -246,7 +246,17 @@ export function representative(shape: MatmulShape): MatmulShape {
   const [m, n, k] = [cap(shape.m), cap(shape.n), cap(shape.k)];
   const batch = Math.max(1, Math.min(shape.batch, Math.floor(REPRESENTATIVE_MACS / (m * n * k))));
   const of = (b: number): number => (b === 1 ? 1 : batch);
-  return { ...shape, batch, batchA: of(shape.batchA), batchB: of(shape.batchB), m, n, k };
+  // Contiguous operands: a layout's strides belong to the full problem (the same kernel serves both).
+  return {
+    batch,
+    batchA: of(shape.batchA),
+    batchB: of(shape.batchB),
+    m,
+    n,
+    k,
+    transposeA: shape.transposeA,
+    transposeB: shape.transposeB,
+  };
 }
 
 export interface SelectOptions {

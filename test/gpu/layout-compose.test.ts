@@ -153,4 +153,68 @@ describe('vectorCopy', () => {
     expect(vectorCopy([3, 4], side([4, 1]), side('contiguous', 1))).toBeUndefined();
     expect(vectorCopy([3, 4], side([0, 1]), side('contiguous'))?.src.strides).toEqual([0, 1]);
   });
+
+  it(
+    'matmuls read heads and write the merge and the gradient concat in place, equal to the reference',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      const [B, N, H, D] = [2, 5, 2, 4];
+      for (const keepCopy of [false, true]) {
+        // A fused projection split into q, k, v heads, each head read by two products (as attention and its
+        // gradient do), the values' product merged back, and three products joined as transpose(concat(...)).
+        const b = new GraphBuilder();
+        const qkv = b.data('qkv', [B, N, 3 * H * D]);
+        const g = b.data('g', [B, N, H * D]);
+        const split = b.transpose(b.reshape(qkv, [B, N, 3, H, D]), [2, 0, 3, 1, 4]);
+        const [q, k, v] = [0, 1, 2].map((i) => b.reshape(b.slice(split, 0, i, i + 1), [B, H, N, D])) as [
+          ReturnType<typeof b.data>,
+          ReturnType<typeof b.data>,
+          ReturnType<typeof b.data>,
+        ];
+        const s = b.matmul(q, k, { transposeB: true });
+        const o = b.matmul(s, v);
+        const merged = b.reshape(b.transpose(o, [0, 2, 1, 3]), [B, N, H * D]);
+        const gh = b.transpose(b.reshape(g, [B, N, H, D]), [0, 2, 1, 3]);
+        const dv = b.matmul(s, gh, { transposeA: true });
+        const dq = b.matmul(s, k);
+        const dk = b.matmul(s, q, { transposeA: true });
+        const parts = [dq, dk, dv].map((x) => b.reshape(x, [1, B, H, N, D]));
+        const joined = b.reshape(b.transpose(b.concat(parts, 0), [1, 3, 0, 2, 4]), [B, N, 3 * H * D]);
+        const outputs: Record<string, typeof s> = { merged, joined, gv: b.matmul(gh, v, { transposeB: true }) };
+        // A reader that is not a matmul keeps the copy of its head.
+        if (keepCopy) outputs.qneg = b.neg(q);
+        const graph = b.build(outputs);
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        const names = plan.steps.map((x) => x.name);
+        const copies = names.filter((n) => n.includes('transpose'));
+        expect(copies, names.join(' ')).toEqual(keepCopy ? ['slice_transpose[r4:sc:f32:x4]'] : []);
+        const copied = planGraph(graph, { caps: deviceCaps(gpu), views: false });
+        // q, k, v, the merge, the split of g and the three parts of the concat.
+        expect(copied.steps.length - plan.steps.length).toBe(keepCopy ? 7 : 8);
+        let state = 7;
+        const values = (n: number): number[] =>
+          Array.from({ length: n }, () => {
+            state = (state * 1103515245 + 12345) >>> 0;
+            return Math.fround(state / 2 ** 32 - 0.5);
+          });
+        const inputs = {
+          qkv: makeTensor('f32', [B, N, 3 * H * D], values(B * N * 3 * H * D)),
+          g: makeTensor('f32', [B, N, H * D], values(B * N * H * D)),
+        };
+        const want = evaluate(graph, inputs);
+        const got = await runGraphOnGpu(gpu, graph, inputs);
+        for (const name of Object.keys(outputs)) {
+          const w = (want[name] as RefTensor).data;
+          const r = got[name]?.data ?? new Float64Array();
+          expect(r.length).toBe(w.length);
+          // Products of at most 5 terms of magnitude below 0.25 (s below 1.25): a few ulp of 2.
+          r.forEach((x, i) => {
+            expect(Math.abs(x - (w[i] as number)), `${name}[${i}]`).toBeLessThanOrEqual(2 ** -19);
+          });
+        }
+      }
+    },
+  );
 });

@@ -279,6 +279,78 @@ describe('matmul kernels against a float64 product', () => {
     expect(families).toBeGreaterThan(3);
   }, 120_000);
 
+  it('reads operands and writes the result in place through strides, in every layout and family', async (ctx) => {
+    const gpu = await device(ctx);
+    // Views with padding between rows and batches, a base offset and the batch split (outer, inner) both ways round:
+    // what a head of a fused projection looks like. The reference reads the same strides.
+    const arbCase = fc.record({
+      m: fc.integer({ min: 1, max: 30 }),
+      n: fc.integer({ min: 1, max: 30 }),
+      k: fc.integer({ min: 1, max: 20 }),
+      outer: fc.integer({ min: 1, max: 3 }),
+      inner: fc.integer({ min: 1, max: 3 }),
+      transposeA: fc.boolean(),
+      transposeB: fc.boolean(),
+      pads: fc.array(fc.nat({ max: 5 }), { minLength: 9, maxLength: 9 }),
+      swapBatch: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+      aligned: fc.boolean(),
+      config: fc.constantFrom(...CANDIDATE_CONFIGS.filter((c) => configFits(gpu, c))),
+    });
+    await fc.assert(
+      fc.asyncProperty(arbCase, async (t) => {
+        const batch = t.outer * t.inner;
+        const round = (x: number): number => (t.aligned ? Math.ceil(x / 4) * 4 : x);
+        // A stored matrix of rows x cols: rows at `row`, the inner batches after (or before) the outer ones.
+        const layoutOf = (rows: number, cols: number, pads: number[], swap: boolean) => {
+          const row = round(cols + (pads[0] ?? 0));
+          const block = round(rows * row + (pads[1] ?? 0));
+          const base = round(pads[2] ?? 0);
+          return swap
+            ? { base, inner: block, outer: round(block * t.inner + 3), row }
+            : { base, outer: round(block * t.inner + (pads[1] ?? 0)), inner: block, row };
+        };
+        const [ar, ac] = t.transposeA ? [t.k, t.m] : [t.m, t.k];
+        const [br, bc] = t.transposeB ? [t.n, t.k] : [t.k, t.n];
+        const la = layoutOf(ar, ac, t.pads.slice(0, 3), t.swapBatch[0] ?? false);
+        const lb = layoutOf(br, bc, t.pads.slice(3, 6), t.swapBatch[1] ?? false);
+        const lc = layoutOf(t.m, t.n, t.pads.slice(6, 9), t.swapBatch[2] ?? false);
+        const shape = {
+          ...matmulShape(t.m, t.n, t.k, { batch, transposeA: t.transposeA, transposeB: t.transposeB }),
+          layout: { inner: t.inner, a: la, b: lb, c: lc },
+        };
+        const at = (l: typeof la, bt: number, r: number, c: number): number =>
+          l.base + Math.floor(bt / t.inner) * l.outer + (bt % t.inner) * l.inner + r * l.row + c;
+        const extent = (l: typeof la, rows: number, cols: number): number => at(l, batch - 1, rows - 1, cols);
+        const a = data(extent(la, ar, ac), t.m * 31 + t.k);
+        const b = data(extent(lb, br, bc), t.n * 17 + t.k);
+        const got = await matmulOnHost(gpu, shape, a, b, { config: t.config });
+        expect(got.length).toBe(extent(lc, t.m, t.n));
+        const written = new Set<number>();
+        for (let bt = 0; bt < batch; bt++)
+          for (let i = 0; i < t.m; i++)
+            for (let j = 0; j < t.n; j++) {
+              let sum = 0;
+              let abs = 0;
+              for (let q = 0; q < t.k; q++) {
+                const av = a[t.transposeA ? at(la, bt, q, i) : at(la, bt, i, q)] ?? NaN;
+                const bv = b[t.transposeB ? at(lb, bt, j, q) : at(lb, bt, q, j)] ?? NaN;
+                sum += av * bv;
+                abs += Math.abs(av * bv);
+              }
+              const index = at(lc, bt, i, j);
+              written.add(index);
+              const bound = t.k * 2 ** -23 * abs + 2 ** -23 * Math.abs(sum);
+              expect(Math.abs((got[index] ?? NaN) - sum), `C[${bt}, ${i}, ${j}]`).toBeLessThanOrEqual(bound);
+            }
+        // Nothing outside the view is written.
+        got.forEach((v, i) => {
+          if (!written.has(i)) expect(v, `C element ${i} outside the view`).toBe(0);
+        });
+      }),
+      { numRuns: 40 },
+    );
+  }, 300_000);
+
   it('stores four columns at once only where N is a multiple of 4, with the epilogue applied to each', async (ctx) => {
     const gpu = await device(ctx);
     const epilogue: MatmulEpilogue = {
@@ -392,7 +464,7 @@ describe('matmul pipelines and tuning', () => {
     const config = CANDIDATE_CONFIGS[0] as MatmulConfig;
     const first = await prepareMatmul(gpu, matmulShape(8, 8, 8), config);
     const count = cachedPipelineCount(gpu);
-    const second = await prepareMatmul(gpu, matmulShape(12, 16, 20, { batch: 3 }), config);
+    const second = await prepareMatmul(gpu, matmulShape(16, 12, 20, { batch: 3 }), config);
     expect(second.pipeline).toBe(first.pipeline);
     expect(cachedPipelineCount(gpu)).toBe(count);
   });

@@ -90,6 +90,34 @@ export interface MatmulEpilogue {
   readonly elements?: readonly string[];
 }
 
+/**
+ * An operand or the result read or written in place: stored element (r, c) of batch b (r, c the stored matrix's row
+ * and column, so K and M for a transposed A) at `base + (b / inner) * outer + (b % inner) * innerStride + r * row + c`,
+ * `inner` being the layout's. A head of a fused projection, say, read where the projection left it.
+ */
+export interface StridedMatrix {
+  readonly base: number;
+  /** Elements between outer batches (0 broadcasts one matrix over the batch). */
+  readonly outer: number;
+  /** Elements between inner batches. */
+  readonly inner: number;
+  /** Elements between stored rows. */
+  readonly row: number;
+}
+
+/** Strided operands: the batch index split as (b / inner, b % inner), and the matrices given a layout here. */
+export interface MatmulLayout {
+  readonly inner: number;
+  readonly a?: StridedMatrix;
+  readonly b?: StridedMatrix;
+  readonly c?: StridedMatrix;
+}
+
+/** Whether every offset of `m` is a multiple of 4 (its rows can be read as vec4s when their length is). */
+export function alignedMatrix(m: StridedMatrix | undefined): boolean {
+  return m === undefined || [m.base, m.outer, m.inner, m.row].every((x) => x % 4 === 0);
+}
+
 /** Everything the WGSL text depends on. Sizes are not here: they are uniforms. */
 export interface MatmulKernelSpec {
   readonly config: MatmulConfig;
@@ -123,10 +151,14 @@ export const MATMUL_ENTRY_POINT = 'main';
 
 /**
  * Layout of the uniform block, in u32 words, in the order of the WGSL struct `MmParams`:
- * M, N, K, tilesM, tilesPerBatch (tilesM * tilesN), totalTiles, groupsX, groupsY, strideA, strideB (elements between
- * batches; 0 broadcasts a batch-1 operand).
+ * M, N, K, tilesM, tilesPerBatch (tilesM * tilesN), totalTiles, groupsX, groupsY, then the operands' layout: strideA,
+ * strideB, strideC (elements between outer batches; 0 broadcasts a batch-1 operand), lda, ldb, ldc (elements between
+ * stored rows), inner (the batch index splits into batch / inner and batch % inner), innerA, innerB, innerC (elements
+ * between inner batches), baseA, baseB, baseC (the first element), and one word of padding. A contiguous operand has
+ * inner = 1, inner stride 0 and its row length as its row stride; a strided view (a head of a fused projection, say)
+ * is read or written in place.
  */
-export const MATMUL_PARAM_WORDS = 10;
+export const MATMUL_PARAM_WORDS = 24;
 
 export function matmulKernelName(spec: MatmulKernelSpec): string {
   const c = spec.config;
@@ -214,14 +246,19 @@ function columnArgs(spec: MatmulKernelSpec, row: string, col: string): string {
   return (spec.epilogue?.columns ?? []).map((name) => `, ${name}[${at}]`).join('');
 }
 
-/** The element inputs' values for the element at (row, col), read in place at the element's index in C. */
+/** The element inputs' values for the element at (row, col), read in place at the element's index in the product. */
 function elementArgs(spec: MatmulKernelSpec, row: string, col: string): string {
-  const i = `mm_cbase + ${storeIndex(spec, `min(${row}, mm_p.M - 1u)`, `min(${col}, mm_p.N - 1u)`)}`;
+  const i = `mm_ebase + ${productIndex(spec, `min(${row}, mm_p.M - 1u)`, `min(${col}, mm_p.N - 1u)`)}`;
   return (spec.epilogue?.elements ?? []).map((name) => `, ${name}[(${i}) >> 2u][(${i}) & 3u]`).join('');
 }
 
-/** The offset in C's batch of the kernel's element (row, col). */
+/** The offset in C's batch of the kernel's element (row, col), at C's row stride. */
 function storeIndex(spec: MatmulKernelSpec, row: string, col: string): string {
+  return spec.storeTransposed ? `${col} * mm_p.ldc + ${row}` : `${row} * mm_p.ldc + ${col}`;
+}
+
+/** The offset of the kernel's element (row, col) in a contiguous batch of the product (epilogue element inputs). */
+function productIndex(spec: MatmulKernelSpec, row: string, col: string): string {
   return spec.storeTransposed ? `${col} * mm_p.M + ${row}` : `${row} * mm_p.N + ${col}`;
 }
 
@@ -251,7 +288,10 @@ function prelude(spec: MatmulKernelSpec): string {
   return `struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
   tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
-  strideA: u32, strideB: u32,
+  strideA: u32, strideB: u32, strideC: u32, lda: u32,
+  ldb: u32, ldc: u32, inner: u32, innerA: u32,
+  innerB: u32, innerC: u32, baseA: u32, baseB: u32,
+  baseC: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> mm_p: MmParams;
@@ -265,6 +305,7 @@ ${scalar('b', spec.vecB)}
 ${spec.epilogue ? spec.epilogue.wgsl : ''}
 
 var<private> mm_cbase: u32;
+var<private> mm_ebase: u32;
 ${
   spec.vecC
     ? ''
@@ -283,10 +324,10 @@ fn mm_store(batch: u32, row: u32, col: u32, value: f32${storeParams}) {
  * as WGSL expressions.
  */
 function indexA(spec: MatmulKernelSpec, row: string, k: string): string {
-  return spec.transposeA ? `mm_offA + (${k}) * mm_p.M + ${row}` : `mm_offA + ${row} * mm_p.K + (${k})`;
+  return spec.transposeA ? `mm_offA + (${k}) * mm_p.lda + ${row}` : `mm_offA + ${row} * mm_p.lda + (${k})`;
 }
 function indexB(spec: MatmulKernelSpec, k: string, col: string): string {
-  return spec.transposeB ? `mm_offB + ${col} * mm_p.K + (${k})` : `mm_offB + (${k}) * mm_p.N + ${col}`;
+  return spec.transposeB ? `mm_offB + ${col} * mm_p.ldb + (${k})` : `mm_offB + (${k}) * mm_p.ldb + ${col}`;
 }
 
 /** The shared head of `main`: the linear tile index, early exit of the padding workgroups, batch offsets. */
@@ -297,9 +338,12 @@ function tileHead(): string {
   let mm_inBatch = mm_tile % mm_p.tilesPerBatch;
   let mm_tileRow = mm_inBatch % mm_p.tilesM;
   let mm_tileCol = mm_inBatch / mm_p.tilesM;
-  let mm_offA = batch * mm_p.strideA;
-  let mm_offB = batch * mm_p.strideB;
-  mm_cbase = batch * mm_p.M * mm_p.N;`;
+  let mm_bo = batch / mm_p.inner;
+  let mm_bi = batch % mm_p.inner;
+  let mm_offA = mm_p.baseA + mm_bo * mm_p.strideA + mm_bi * mm_p.innerA;
+  let mm_offB = mm_p.baseB + mm_bo * mm_p.strideB + mm_bi * mm_p.innerB;
+  mm_cbase = mm_p.baseC + mm_bo * mm_p.strideC + mm_bi * mm_p.innerC;
+  mm_ebase = batch * mm_p.M * mm_p.N;`;
 }
 
 /** The guarded stores of the accumulators `acc_i_v` for rows `row_i` and column groups `col_v`. */
@@ -323,7 +367,7 @@ function stores(spec: MatmulKernelSpec, tm: number, vn: number): string {
       for (const v of range(vn))
         for (const name of elements)
           lines.push(
-            `  let mm_x_${name}_${i}_${v} = ${name}[(mm_cbase + min(row_${i}, mm_p.M - 1u) * mm_p.N + min(col_${v}, mm_p.N - 4u)) >> 2u];`,
+            `  let mm_x_${name}_${i}_${v} = ${name}[(mm_ebase + min(row_${i}, mm_p.M - 1u) * mm_p.N + min(col_${v}, mm_p.N - 4u)) >> 2u];`,
           );
   if (spec.vecC) {
     // col_v is a multiple of 4 and so is N: the lane's four columns are all in range or all out.
@@ -338,7 +382,7 @@ function stores(spec: MatmulKernelSpec, tm: number, vn: number): string {
               .join(', ')})`
           : `acc_${i}_${v}`;
         lines.push(
-          `  if (row_${i} < mm_p.M && col_${v} < mm_p.N) { mm_C[(mm_cbase + row_${i} * mm_p.N + col_${v}) >> 2u] = ${value}; }`,
+          `  if (row_${i} < mm_p.M && col_${v} < mm_p.N) { mm_C[(mm_cbase + row_${i} * mm_p.ldc + col_${v}) >> 2u] = ${value}; }`,
         );
       }
     return lines.join('\n');

@@ -405,7 +405,7 @@ export function findAttentions(
  * For a reshape from `from` to `to` that only drops or inserts axes of size 1: for each axis of `to`, the axis of
  * `from` it is (-1 for an inserted axis of size 1); else undefined.
  */
-function squeezeMap(from: readonly number[], to: readonly number[]): number[] | undefined {
+export function squeezeMap(from: readonly number[], to: readonly number[]): number[] | undefined {
   const map: number[] = [];
   let i = 0;
   for (const size of to) {

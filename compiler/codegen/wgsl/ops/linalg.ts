@@ -2,6 +2,7 @@
 
 import type { EquationOf, Value } from '../../../ir/graph.js';
 import type { BufferRef, KernelStep, MatmulStepEpilogue } from '../../kernel.js';
+import type { StridedMatrix } from '../matmul.js';
 import { broadcastStrides, PRELUDE, sizeOf, stridesOf } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
 import { stridedCopyKernel } from './layout.js';
@@ -96,12 +97,24 @@ ${[...decompose, ...lines].join('\n')}
   return { wgsl, inputs, ...(columns.length > 0 ? { columns } : {}), ...(elements.length > 0 ? { elements } : {}) };
 }
 
+/** Where a matmul writes its product in place (views.ts): the buffer, and the strides of the product's axes there. */
+export interface MatmulResultView {
+  readonly buffer: BufferRef;
+  readonly base: number;
+  readonly strides: readonly number[];
+}
+
 /**
  * matmul through the matmul family. Its operands are [batch, rows, cols] with a batch of 1 (broadcast) or the full
  * batch; an operand whose batch axes broadcast only partly (e.g. [B, 1, ...] against [B, H, ...]) is first copied
  * to the full batch. f16 operands are widened to f32 scratch and the result narrowed (the family is f32 only).
  */
-export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext, fused?: FusedMatmulOutput): Lowered {
+export function lowerMatmul(
+  eq: EquationOf<'matmul'>,
+  ctx: LowerContext,
+  fused?: FusedMatmulOutput,
+  result?: MatmulResultView,
+): Lowered {
   const outShape = ctx.shape(eq.out);
   const rank = outShape.length;
   const batchShape = outShape.slice(0, rank - 2);
@@ -109,7 +122,19 @@ export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext, fused?:
   const m = outShape[rank - 2] ?? 1;
   const n = outShape[rank - 1] ?? 1;
   const steps: KernelStep[] = [];
-  const operand = (v: Value): { buffer: BufferRef; batch: number } => {
+  if (batchShape.length > 2 && (result || eq.args.some((v) => ctx.operandView?.(v))))
+    throw new RangeError('a strided matmul operand needs at most two batch axes');
+  // With two batch axes, the batch index splits as (outer, inner) over them (`MatmulLayout.inner`).
+  const inner = batchShape.length === 2 ? (batchShape[1] as number) : 1;
+  const matrix = (base: number, strides: readonly number[]): StridedMatrix => {
+    const s = strides.slice(0, -1);
+    const row = s[s.length - 1] ?? 0;
+    const b = s.slice(0, -1);
+    return { base, outer: b[0] ?? 0, inner: b.length === 2 ? (b[1] ?? 0) : 0, row };
+  };
+  const operand = (v: Value): { buffer: BufferRef; batch: number; matrix?: StridedMatrix } => {
+    const view = ctx.operandView?.(v);
+    if (view) return { buffer: view.buffer, batch, matrix: matrix(view.base, view.strides) };
     const shape = ctx.shape(v);
     const mat = shape.slice(-2);
     const own = shape.slice(0, -2);
@@ -158,10 +183,26 @@ export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext, fused?:
   const k = (eq.attrs.transposeA ? aShape[aShape.length - 2] : aShape[aShape.length - 1]) ?? 1;
   const wide = eq.out.type.dtype !== 'f32';
   if (wide && fused) throw new RangeError('a matmul with an epilogue must produce f32');
-  const c = fused ? fused.out : wide ? ctx.temp('f32', batch * m * n, 'matmul:result') : ctx.buffer(eq.out);
+  if (result && (fused || wide)) throw new RangeError('a matmul written in place must store its f32 product as is');
+  const c = result
+    ? result.buffer
+    : fused
+      ? fused.out
+      : wide
+        ? ctx.temp('f32', batch * m * n, 'matmul:result')
+        : ctx.buffer(eq.out);
+  const layout =
+    a.matrix || b.matrix || result
+      ? {
+          inner,
+          ...(a.matrix ? { a: a.matrix } : {}),
+          ...(b.matrix ? { b: b.matrix } : {}),
+          ...(result ? { c: matrix(result.base, result.strides) } : {}),
+        }
+      : undefined;
   // A batch of A's against one shared B (a linear layer over [B, N, D] tokens) is one matmul of batch x M rows:
   // A's batches and C's are contiguous row blocks, and one tall problem fills tiles better than many short ones.
-  const foldRows = batch > 1 && b.batch === 1 && a.batch === batch && !eq.attrs.transposeA;
+  const foldRows = batch > 1 && b.batch === 1 && a.batch === batch && !eq.attrs.transposeA && !layout;
   steps.push({
     kind: 'matmul',
     name: 'matmul',
@@ -174,6 +215,7 @@ export function lowerMatmul(eq: EquationOf<'matmul'>, ctx: LowerContext, fused?:
       k,
       transposeA: eq.attrs.transposeA,
       transposeB: eq.attrs.transposeB,
+      ...(layout ? { layout } : {}),
     },
     a: a.buffer,
     b: b.buffer,

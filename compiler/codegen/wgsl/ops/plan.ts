@@ -21,6 +21,7 @@ import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
 import { attentionKernel, findAttentions, type AttentionMatch } from './attention.js';
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
+import { findMatmulViews, type MatmulViews } from './views.js';
 import { layerNormKernel, plainGrad, reduceSteps, type NormGradSource } from './reduce.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
@@ -34,6 +35,11 @@ export interface PlanOptions {
    * `caps.subgroupSize`; see `attention.ts`).
    */
   readonly attention?: boolean;
+  /**
+   * Read matmul operands and write products in place through strides instead of copying heads apart and together
+   * (default true; needs fusion; see `views.ts`).
+   */
+  readonly views?: boolean;
 }
 
 /** Thrown when an equation cannot be lowered; names the equation and its span. */
@@ -71,7 +77,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     values.set(v.id, { dtype: v.type.dtype, elements: sizeOf(shapeOf(v)), label });
   };
   for (const input of graph.inputs) own(input.value, input.name);
-  const ctx: LowerContext = {
+  const ctx: { -readonly [K in keyof LowerContext]: LowerContext[K] } = {
     caps: options.caps,
     symbols,
     shape: shapeOf,
@@ -104,6 +110,15 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const inAttention = new Set<number>();
   for (const match of attentions.values())
     for (const e of match.covered) if (e !== match.anchor) inAttention.add(e.out.id);
+  const attended = new Set([...inAttention, ...attentions.keys()]);
+  const views: MatmulViews =
+    fusion && options.views !== false
+      ? findMatmulViews(graph, uses, layouts, shapeOf, attended)
+      : { operands: new Map(), results: new Map(), skipped: new Set() };
+  ctx.operandView = (v) => {
+    const w = views.operands.get(v.id);
+    return w && { buffer: ctx.buffer(w.source), base: w.base, strides: w.strides };
+  };
   /** The operands and expression of the fused group rooted at `root`, over its external operands' loads. */
   const groupOperands = (
     root: Equation,
@@ -158,6 +173,29 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
         ...kernel,
         origin: { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) },
       });
+      continue;
+    }
+    if (views.skipped.has(eq.out.id)) continue;
+    const into = views.results.get(eq.out.id);
+    if (into && eq.op === 'matmul') {
+      // The product goes straight into the transpose's layout: the transpose's result is this step's (the first
+      // one's, when several products write their regions of it).
+      if (!values.has(into.target.out.id)) own(into.target.out, `%${into.target.out.id}:${into.target.op}`);
+      let lowered: Lowered;
+      try {
+        lowered = lowerMatmul(eq, ctx, undefined, {
+          buffer: ctx.buffer(into.target.out),
+          base: into.base,
+          strides: into.strides,
+        });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new LoweringError(`cannot lower matmul %${eq.out.id}${spanText(eq)}: ${message}`, eq);
+      }
+      const all = [eq, into.target];
+      const span = eq.span ?? into.target.span;
+      const origin = { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) };
+      if (lowered !== 'alias') for (const step of lowered) steps.push({ ...step, origin });
       continue;
     }
     if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id) || layouts.skipped.has(eq.out.id)) continue;

@@ -42,6 +42,11 @@ export interface LowerContext {
   buffer(v: Value): BufferRef;
   /** A fresh scratch buffer. */
   temp(dtype: DType, elements: number, label: string): BufferRef;
+  /**
+   * A matmul operand read in place (views.ts): the buffer it lies in, and its first element and strides there. Absent
+   * for operands with a buffer of their own.
+   */
+  operandView?(v: Value): { buffer: BufferRef; base: number; strides: readonly number[] } | undefined;
 }
 
 /** A rule's result: kernel steps writing the equation's buffer, or an alias of its first argument's buffer. */

@@ -2,7 +2,10 @@
 struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
   tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
-  strideA: u32, strideB: u32,
+  strideA: u32, strideB: u32, strideC: u32, lda: u32,
+  ldb: u32, ldc: u32, inner: u32, innerA: u32,
+  innerB: u32, innerC: u32, baseA: u32, baseB: u32,
+  baseC: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> mm_p: MmParams;
@@ -137,6 +140,7 @@ fn epilogue(value: f32, batch: u32, row: u32, col: u32, ep1c: f32) -> f32 {
 
 
 var<private> mm_cbase: u32;
+var<private> mm_ebase: u32;
 
 @compute @workgroup_size(8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -146,9 +150,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let mm_inBatch = mm_tile % mm_p.tilesPerBatch;
   let mm_tileRow = mm_inBatch % mm_p.tilesM;
   let mm_tileCol = mm_inBatch / mm_p.tilesM;
-  let mm_offA = batch * mm_p.strideA;
-  let mm_offB = batch * mm_p.strideB;
-  mm_cbase = batch * mm_p.M * mm_p.N;
+  let mm_bo = batch / mm_p.inner;
+  let mm_bi = batch % mm_p.inner;
+  let mm_offA = mm_p.baseA + mm_bo * mm_p.strideA + mm_bi * mm_p.innerA;
+  let mm_offB = mm_p.baseB + mm_bo * mm_p.strideB + mm_bi * mm_p.innerB;
+  mm_cbase = mm_p.baseC + mm_bo * mm_p.strideC + mm_bi * mm_p.innerC;
+  mm_ebase = batch * mm_p.M * mm_p.N;
   let mm_rowBase = mm_tileRow * 4u;
   let mm_colBase = mm_tileCol * 32u;
   let row_0 = mm_rowBase + 0u;
@@ -170,10 +177,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var acc_3_0 = vec4<f32>(0.0);
   let mm_k4 = mm_p.K & ~3u;
   for (var k = 0u; k < mm_k4; k = k + 4u) {
-    let av_0 = mm_A[(mm_offA + rc_0 * mm_p.K + (k)) >> 2u];
-    let av_1 = mm_A[(mm_offA + rc_1 * mm_p.K + (k)) >> 2u];
-    let av_2 = mm_A[(mm_offA + rc_2 * mm_p.K + (k)) >> 2u];
-    let av_3 = mm_A[(mm_offA + rc_3 * mm_p.K + (k)) >> 2u];
+    let av_0 = mm_A[(mm_offA + rc_0 * mm_p.lda + (k)) >> 2u];
+    let av_1 = mm_A[(mm_offA + rc_1 * mm_p.lda + (k)) >> 2u];
+    let av_2 = mm_A[(mm_offA + rc_2 * mm_p.lda + (k)) >> 2u];
+    let av_3 = mm_A[(mm_offA + rc_3 * mm_p.lda + (k)) >> 2u];
     let a_0_0 = av_0[0];
     let a_0_1 = av_0[1];
     let a_0_2 = av_0[2];
@@ -190,10 +197,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let a_3_1 = av_3[1];
     let a_3_2 = av_3[2];
     let a_3_3 = av_3[3];
-    let bt_0_0 = mm_B[(mm_offB + cc_0_0 * mm_p.K + (k)) >> 2u];
-    let bt_0_1 = mm_B[(mm_offB + cc_0_1 * mm_p.K + (k)) >> 2u];
-    let bt_0_2 = mm_B[(mm_offB + cc_0_2 * mm_p.K + (k)) >> 2u];
-    let bt_0_3 = mm_B[(mm_offB + cc_0_3 * mm_p.K + (k)) >> 2u];
+    let bt_0_0 = mm_B[(mm_offB + cc_0_0 * mm_p.ldb + (k)) >> 2u];
+    let bt_0_1 = mm_B[(mm_offB + cc_0_1 * mm_p.ldb + (k)) >> 2u];
+    let bt_0_2 = mm_B[(mm_offB + cc_0_2 * mm_p.ldb + (k)) >> 2u];
+    let bt_0_3 = mm_B[(mm_offB + cc_0_3 * mm_p.ldb + (k)) >> 2u];
     let b_0_0 = vec4<f32>(bt_0_0[0], bt_0_1[0], bt_0_2[0], bt_0_3[0]);
     let b_1_0 = vec4<f32>(bt_0_0[1], bt_0_1[1], bt_0_2[1], bt_0_3[1]);
     let b_2_0 = vec4<f32>(bt_0_0[2], bt_0_1[2], bt_0_2[2], bt_0_3[2]);
@@ -204,22 +211,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     acc_3_0 = acc_3_0 + fma(vec4<f32>(a_3_3), b_3_0, fma(vec4<f32>(a_3_2), b_2_0, fma(vec4<f32>(a_3_1), b_1_0, vec4<f32>(a_3_0) * b_0_0)));
   }
   for (var k = mm_k4; k < mm_p.K; k = k + 1u) {
-    let b_0 = vec4<f32>(mm_b(mm_offB + cc_0_0 * mm_p.K + (k)), mm_b(mm_offB + cc_0_1 * mm_p.K + (k)), mm_b(mm_offB + cc_0_2 * mm_p.K + (k)), mm_b(mm_offB + cc_0_3 * mm_p.K + (k)));
-    let a_0 = mm_a(mm_offA + rc_0 * mm_p.K + (k));
+    let b_0 = vec4<f32>(mm_b(mm_offB + cc_0_0 * mm_p.ldb + (k)), mm_b(mm_offB + cc_0_1 * mm_p.ldb + (k)), mm_b(mm_offB + cc_0_2 * mm_p.ldb + (k)), mm_b(mm_offB + cc_0_3 * mm_p.ldb + (k)));
+    let a_0 = mm_a(mm_offA + rc_0 * mm_p.lda + (k));
     acc_0_0 = fma(vec4<f32>(a_0), b_0, acc_0_0);
-    let a_1 = mm_a(mm_offA + rc_1 * mm_p.K + (k));
+    let a_1 = mm_a(mm_offA + rc_1 * mm_p.lda + (k));
     acc_1_0 = fma(vec4<f32>(a_1), b_0, acc_1_0);
-    let a_2 = mm_a(mm_offA + rc_2 * mm_p.K + (k));
+    let a_2 = mm_a(mm_offA + rc_2 * mm_p.lda + (k));
     acc_2_0 = fma(vec4<f32>(a_2), b_0, acc_2_0);
-    let a_3 = mm_a(mm_offA + rc_3 * mm_p.K + (k));
+    let a_3 = mm_a(mm_offA + rc_3 * mm_p.lda + (k));
     acc_3_0 = fma(vec4<f32>(a_3), b_0, acc_3_0);
   }
   let mm_e_ep1_0_0 = ep1[min(col_0 + 0u, mm_p.N - 1u)];
   let mm_e_ep1_0_1 = ep1[min(col_0 + 1u, mm_p.N - 1u)];
   let mm_e_ep1_0_2 = ep1[min(col_0 + 2u, mm_p.N - 1u)];
   let mm_e_ep1_0_3 = ep1[min(col_0 + 3u, mm_p.N - 1u)];
-  if (row_0 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_0 * mm_p.N + col_0) >> 2u] = vec4<f32>(epilogue(acc_0_0[0], batch, row_0, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_0_0[1], batch, row_0, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_0_0[2], batch, row_0, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_0_0[3], batch, row_0, col_0 + 3u, mm_e_ep1_0_3)); }
-  if (row_1 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_1 * mm_p.N + col_0) >> 2u] = vec4<f32>(epilogue(acc_1_0[0], batch, row_1, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_1_0[1], batch, row_1, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_1_0[2], batch, row_1, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_1_0[3], batch, row_1, col_0 + 3u, mm_e_ep1_0_3)); }
-  if (row_2 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_2 * mm_p.N + col_0) >> 2u] = vec4<f32>(epilogue(acc_2_0[0], batch, row_2, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_2_0[1], batch, row_2, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_2_0[2], batch, row_2, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_2_0[3], batch, row_2, col_0 + 3u, mm_e_ep1_0_3)); }
-  if (row_3 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_3 * mm_p.N + col_0) >> 2u] = vec4<f32>(epilogue(acc_3_0[0], batch, row_3, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_3_0[1], batch, row_3, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_3_0[2], batch, row_3, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_3_0[3], batch, row_3, col_0 + 3u, mm_e_ep1_0_3)); }
+  if (row_0 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_0 * mm_p.ldc + col_0) >> 2u] = vec4<f32>(epilogue(acc_0_0[0], batch, row_0, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_0_0[1], batch, row_0, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_0_0[2], batch, row_0, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_0_0[3], batch, row_0, col_0 + 3u, mm_e_ep1_0_3)); }
+  if (row_1 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_1 * mm_p.ldc + col_0) >> 2u] = vec4<f32>(epilogue(acc_1_0[0], batch, row_1, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_1_0[1], batch, row_1, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_1_0[2], batch, row_1, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_1_0[3], batch, row_1, col_0 + 3u, mm_e_ep1_0_3)); }
+  if (row_2 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_2 * mm_p.ldc + col_0) >> 2u] = vec4<f32>(epilogue(acc_2_0[0], batch, row_2, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_2_0[1], batch, row_2, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_2_0[2], batch, row_2, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_2_0[3], batch, row_2, col_0 + 3u, mm_e_ep1_0_3)); }
+  if (row_3 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_3 * mm_p.ldc + col_0) >> 2u] = vec4<f32>(epilogue(acc_3_0[0], batch, row_3, col_0 + 0u, mm_e_ep1_0_0), epilogue(acc_3_0[1], batch, row_3, col_0 + 1u, mm_e_ep1_0_1), epilogue(acc_3_0[2], batch, row_3, col_0 + 2u, mm_e_ep1_0_2), epilogue(acc_3_0[3], batch, row_3, col_0 + 3u, mm_e_ep1_0_3)); }
 }

@@ -2,7 +2,10 @@
 struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
   tilesPerBatch: u32, totalTiles: u32, groupsX: u32, groupsY: u32,
-  strideA: u32, strideB: u32,
+  strideA: u32, strideB: u32, strideC: u32, lda: u32,
+  ldb: u32, ldc: u32, inner: u32, innerA: u32,
+  innerB: u32, innerC: u32, baseA: u32, baseB: u32,
+  baseC: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> mm_p: MmParams;
@@ -16,6 +19,7 @@ fn mm_b(i: u32) -> f32 { return mm_B[i >> 2u][i & 3u]; }
 
 
 var<private> mm_cbase: u32;
+var<private> mm_ebase: u32;
 
 @compute @workgroup_size(8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -25,9 +29,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let mm_inBatch = mm_tile % mm_p.tilesPerBatch;
   let mm_tileRow = mm_inBatch % mm_p.tilesM;
   let mm_tileCol = mm_inBatch / mm_p.tilesM;
-  let mm_offA = batch * mm_p.strideA;
-  let mm_offB = batch * mm_p.strideB;
-  mm_cbase = batch * mm_p.M * mm_p.N;
+  let mm_bo = batch / mm_p.inner;
+  let mm_bi = batch % mm_p.inner;
+  let mm_offA = mm_p.baseA + mm_bo * mm_p.strideA + mm_bi * mm_p.innerA;
+  let mm_offB = mm_p.baseB + mm_bo * mm_p.strideB + mm_bi * mm_p.innerB;
+  mm_cbase = mm_p.baseC + mm_bo * mm_p.strideC + mm_bi * mm_p.innerC;
+  mm_ebase = batch * mm_p.M * mm_p.N;
   let mm_rowBase = mm_tileRow * 8u;
   let mm_colBase = mm_tileCol * 32u;
   let row_0 = mm_rowBase + 0u;
@@ -64,14 +71,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var acc_7_0 = vec4<f32>(0.0);
   let mm_k4 = mm_p.K & ~3u;
   for (var k = 0u; k < mm_k4; k = k + 4u) {
-    let ag_0_0 = mm_A[(mm_offA + (k + 0u) * mm_p.M + rg_0) >> 2u];
-    let ag_0_1 = mm_A[(mm_offA + (k + 1u) * mm_p.M + rg_0) >> 2u];
-    let ag_0_2 = mm_A[(mm_offA + (k + 2u) * mm_p.M + rg_0) >> 2u];
-    let ag_0_3 = mm_A[(mm_offA + (k + 3u) * mm_p.M + rg_0) >> 2u];
-    let ag_1_0 = mm_A[(mm_offA + (k + 0u) * mm_p.M + rg_1) >> 2u];
-    let ag_1_1 = mm_A[(mm_offA + (k + 1u) * mm_p.M + rg_1) >> 2u];
-    let ag_1_2 = mm_A[(mm_offA + (k + 2u) * mm_p.M + rg_1) >> 2u];
-    let ag_1_3 = mm_A[(mm_offA + (k + 3u) * mm_p.M + rg_1) >> 2u];
+    let ag_0_0 = mm_A[(mm_offA + (k + 0u) * mm_p.lda + rg_0) >> 2u];
+    let ag_0_1 = mm_A[(mm_offA + (k + 1u) * mm_p.lda + rg_0) >> 2u];
+    let ag_0_2 = mm_A[(mm_offA + (k + 2u) * mm_p.lda + rg_0) >> 2u];
+    let ag_0_3 = mm_A[(mm_offA + (k + 3u) * mm_p.lda + rg_0) >> 2u];
+    let ag_1_0 = mm_A[(mm_offA + (k + 0u) * mm_p.lda + rg_1) >> 2u];
+    let ag_1_1 = mm_A[(mm_offA + (k + 1u) * mm_p.lda + rg_1) >> 2u];
+    let ag_1_2 = mm_A[(mm_offA + (k + 2u) * mm_p.lda + rg_1) >> 2u];
+    let ag_1_3 = mm_A[(mm_offA + (k + 3u) * mm_p.lda + rg_1) >> 2u];
     let a_0_0 = ag_0_0[0];
     let a_0_1 = ag_0_1[0];
     let a_0_2 = ag_0_2[0];
@@ -104,10 +111,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let a_7_1 = ag_1_1[3];
     let a_7_2 = ag_1_2[3];
     let a_7_3 = ag_1_3[3];
-    let b_0_0 = mm_B[(mm_offB + (k + 0u) * mm_p.N + cg_0) >> 2u];
-    let b_1_0 = mm_B[(mm_offB + (k + 1u) * mm_p.N + cg_0) >> 2u];
-    let b_2_0 = mm_B[(mm_offB + (k + 2u) * mm_p.N + cg_0) >> 2u];
-    let b_3_0 = mm_B[(mm_offB + (k + 3u) * mm_p.N + cg_0) >> 2u];
+    let b_0_0 = mm_B[(mm_offB + (k + 0u) * mm_p.ldb + cg_0) >> 2u];
+    let b_1_0 = mm_B[(mm_offB + (k + 1u) * mm_p.ldb + cg_0) >> 2u];
+    let b_2_0 = mm_B[(mm_offB + (k + 2u) * mm_p.ldb + cg_0) >> 2u];
+    let b_3_0 = mm_B[(mm_offB + (k + 3u) * mm_p.ldb + cg_0) >> 2u];
     acc_0_0 = acc_0_0 + fma(vec4<f32>(a_0_3), b_3_0, fma(vec4<f32>(a_0_2), b_2_0, fma(vec4<f32>(a_0_1), b_1_0, vec4<f32>(a_0_0) * b_0_0)));
     acc_1_0 = acc_1_0 + fma(vec4<f32>(a_1_3), b_3_0, fma(vec4<f32>(a_1_2), b_2_0, fma(vec4<f32>(a_1_1), b_1_0, vec4<f32>(a_1_0) * b_0_0)));
     acc_2_0 = acc_2_0 + fma(vec4<f32>(a_2_3), b_3_0, fma(vec4<f32>(a_2_2), b_2_0, fma(vec4<f32>(a_2_1), b_1_0, vec4<f32>(a_2_0) * b_0_0)));
@@ -118,30 +125,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     acc_7_0 = acc_7_0 + fma(vec4<f32>(a_7_3), b_3_0, fma(vec4<f32>(a_7_2), b_2_0, fma(vec4<f32>(a_7_1), b_1_0, vec4<f32>(a_7_0) * b_0_0)));
   }
   for (var k = mm_k4; k < mm_p.K; k = k + 1u) {
-    let b_0 = vec4<f32>(mm_b(mm_offB + (k) * mm_p.N + cc_0_0), mm_b(mm_offB + (k) * mm_p.N + cc_0_1), mm_b(mm_offB + (k) * mm_p.N + cc_0_2), mm_b(mm_offB + (k) * mm_p.N + cc_0_3));
-    let a_0 = mm_a(mm_offA + (k) * mm_p.M + rc_0);
+    let b_0 = vec4<f32>(mm_b(mm_offB + (k) * mm_p.ldb + cc_0_0), mm_b(mm_offB + (k) * mm_p.ldb + cc_0_1), mm_b(mm_offB + (k) * mm_p.ldb + cc_0_2), mm_b(mm_offB + (k) * mm_p.ldb + cc_0_3));
+    let a_0 = mm_a(mm_offA + (k) * mm_p.lda + rc_0);
     acc_0_0 = fma(vec4<f32>(a_0), b_0, acc_0_0);
-    let a_1 = mm_a(mm_offA + (k) * mm_p.M + rc_1);
+    let a_1 = mm_a(mm_offA + (k) * mm_p.lda + rc_1);
     acc_1_0 = fma(vec4<f32>(a_1), b_0, acc_1_0);
-    let a_2 = mm_a(mm_offA + (k) * mm_p.M + rc_2);
+    let a_2 = mm_a(mm_offA + (k) * mm_p.lda + rc_2);
     acc_2_0 = fma(vec4<f32>(a_2), b_0, acc_2_0);
-    let a_3 = mm_a(mm_offA + (k) * mm_p.M + rc_3);
+    let a_3 = mm_a(mm_offA + (k) * mm_p.lda + rc_3);
     acc_3_0 = fma(vec4<f32>(a_3), b_0, acc_3_0);
-    let a_4 = mm_a(mm_offA + (k) * mm_p.M + rc_4);
+    let a_4 = mm_a(mm_offA + (k) * mm_p.lda + rc_4);
     acc_4_0 = fma(vec4<f32>(a_4), b_0, acc_4_0);
-    let a_5 = mm_a(mm_offA + (k) * mm_p.M + rc_5);
+    let a_5 = mm_a(mm_offA + (k) * mm_p.lda + rc_5);
     acc_5_0 = fma(vec4<f32>(a_5), b_0, acc_5_0);
-    let a_6 = mm_a(mm_offA + (k) * mm_p.M + rc_6);
+    let a_6 = mm_a(mm_offA + (k) * mm_p.lda + rc_6);
     acc_6_0 = fma(vec4<f32>(a_6), b_0, acc_6_0);
-    let a_7 = mm_a(mm_offA + (k) * mm_p.M + rc_7);
+    let a_7 = mm_a(mm_offA + (k) * mm_p.lda + rc_7);
     acc_7_0 = fma(vec4<f32>(a_7), b_0, acc_7_0);
   }
-  if (row_0 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_0 * mm_p.N + col_0) >> 2u] = acc_0_0; }
-  if (row_1 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_1 * mm_p.N + col_0) >> 2u] = acc_1_0; }
-  if (row_2 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_2 * mm_p.N + col_0) >> 2u] = acc_2_0; }
-  if (row_3 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_3 * mm_p.N + col_0) >> 2u] = acc_3_0; }
-  if (row_4 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_4 * mm_p.N + col_0) >> 2u] = acc_4_0; }
-  if (row_5 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_5 * mm_p.N + col_0) >> 2u] = acc_5_0; }
-  if (row_6 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_6 * mm_p.N + col_0) >> 2u] = acc_6_0; }
-  if (row_7 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_7 * mm_p.N + col_0) >> 2u] = acc_7_0; }
+  if (row_0 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_0 * mm_p.ldc + col_0) >> 2u] = acc_0_0; }
+  if (row_1 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_1 * mm_p.ldc + col_0) >> 2u] = acc_1_0; }
+  if (row_2 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_2 * mm_p.ldc + col_0) >> 2u] = acc_2_0; }
+  if (row_3 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_3 * mm_p.ldc + col_0) >> 2u] = acc_3_0; }
+  if (row_4 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_4 * mm_p.ldc + col_0) >> 2u] = acc_4_0; }
+  if (row_5 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_5 * mm_p.ldc + col_0) >> 2u] = acc_5_0; }
+  if (row_6 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_6 * mm_p.ldc + col_0) >> 2u] = acc_6_0; }
+  if (row_7 < mm_p.M && col_0 < mm_p.N) { mm_C[(mm_cbase + row_7 * mm_p.ldc + col_0) >> 2u] = acc_7_0; }
 }
