@@ -158,6 +158,7 @@ const FLOP_CLASS: Readonly<Record<OpName, 'matmul' | 'elementwise' | 'reduction'
   reduce_max: 'reduction',
   logsumexp: 'reduction',
   softmax: 'reduction',
+  softmax_grad: 'reduction',
   layer_norm: 'reduction',
   layer_norm_grad: 'reduction',
   cross_entropy: 'reduction',

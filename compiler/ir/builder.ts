@@ -299,6 +299,10 @@ export class GraphBuilder {
   softmax(x: Value, axis = -1): Value {
     return this.emit('softmax', [x], { axis: this.axis(x, axis) });
   }
+  /** The gradient of `softmax(x, axis)` for the cotangent `g` of its result `y`: `y (g - sum(g y))` along `axis`. */
+  softmaxGrad(y: Value, g: Value, axis = -1): Value {
+    return this.emit('softmax_grad', [y, g], { axis: this.axis(y, axis) });
+  }
   /** Normalisation over the last axis without affine parameters. */
   layerNorm(x: Value, eps = 1e-6): Value {
     return this.emit('layer_norm', [x], { eps });

@@ -70,6 +70,8 @@ export interface OpAttrs {
   readonly reduce_max: ReduceAttrs;
   readonly logsumexp: ReduceAttrs;
   readonly softmax: { readonly axis: number };
+  /** The gradient of `softmax(x) {axis}` for the cotangent g of its result y: `softmax_grad(y, g)`. */
+  readonly softmax_grad: { readonly axis: number };
   readonly layer_norm: { readonly eps: number };
   /** The gradient of `layer_norm(x) {eps}` for the cotangent g of its result: `layer_norm_grad(x, g)`. */
   readonly layer_norm_grad: { readonly eps: number };
@@ -139,6 +141,7 @@ const OP_SET: Readonly<Record<OpName, true>> = {
   reduce_max: true,
   logsumexp: true,
   softmax: true,
+  softmax_grad: true,
   layer_norm: true,
   layer_norm_grad: true,
   cross_entropy: true,

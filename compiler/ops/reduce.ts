@@ -11,7 +11,7 @@ import { expandReduced, keptShape, one, two, wanted } from './grad-util.js';
 import type { ReduceAttrs, ReduceOp } from './op.js';
 import { arg, expectArity, expectAxis, expectFloat, fail, tensor, type GradientRule, type TypeRule } from './rule.js';
 
-type ReduceFamilyOp = ReduceOp | 'softmax' | 'layer_norm' | 'layer_norm_grad';
+type ReduceFamilyOp = ReduceOp | 'softmax' | 'softmax_grad' | 'layer_norm' | 'layer_norm_grad';
 
 function reduceType(op: string, float: boolean): (args: readonly TensorType[], attrs: ReduceAttrs) => TensorType {
   return (args, { axes, keepdims }) => {
@@ -40,6 +40,16 @@ export const reduceTypes: { readonly [P in ReduceFamilyOp]: TypeRule<P> } = {
     expectFloat('softmax', x);
     expectAxis('softmax', axis, x.shape.length);
     return x;
+  },
+  softmax_grad: (args, { axis }) => {
+    expectArity('softmax_grad', args, 2);
+    const y = arg(args, 0);
+    const g = arg(args, 1);
+    expectFloat('softmax_grad', y);
+    expectAxis('softmax_grad', axis, y.shape.length);
+    if (g.dtype !== y.dtype || !shapeEquals(g.shape, y.shape))
+      fail(`softmax_grad: the cotangent ${typeToString(g)} must match the probabilities ${typeToString(y)}`);
+    return y;
   },
   layer_norm: (args, { eps }) => {
     expectArity('layer_norm', args, 1);
@@ -90,12 +100,20 @@ export const reduceGradients: { readonly [P in ReduceFamilyOp]: GradientRule<P> 
       const kept = keepdims ? eq.out : b.reshape(eq.out, keptShape(x.type.shape, axes));
       return b.mul(expandReduced(b, g, x.type.shape, axes, keepdims), b.exp(b.sub(x, kept)));
     }),
-  softmax: (b, eq, g, w) =>
-    wanted(w, () => {
-      const y = eq.out;
-      const gy = b.mul(g, y);
-      return b.sub(gy, b.mul(y, b.sum(gy, eq.attrs.axis, true)));
-    }),
+  // dx = y (g - sum(g y)) along the axis: one op, one row kernel.
+  softmax: (b, eq, g, w) => wanted(w, () => b.softmaxGrad(eq.out, g, eq.attrs.axis)),
+  softmax_grad: (b, eq, h, w) => {
+    const [y, g] = two(eq);
+    const { axis } = eq.attrs;
+    return wanted(
+      w,
+      // z = y (g - s), s = sum(g y): dz_i/dy_k = [i = k] (g_i - s) - y_i g_k, so the cotangent of y is
+      // h (g - s) - g sum(h y).
+      () => b.sub(b.mul(h, b.sub(g, b.sum(b.mul(g, y), axis, true))), b.mul(g, b.sum(b.mul(h, y), axis, true))),
+      // The map g -> z is the softmax's Jacobian diag(y) - y y^T, which is symmetric.
+      () => b.softmaxGrad(y, h, axis),
+    );
+  },
   // dx = rstd * (g - mean(g) - y * mean(g * y)), all means over the last axis: one op, one row kernel.
   layer_norm: (b, eq, g, w) => wanted(w, () => b.layerNormGrad(one(eq), g, eq.attrs.eps)),
   layer_norm_grad: (b, eq, h, w) => {

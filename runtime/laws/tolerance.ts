@@ -47,7 +47,7 @@ export function reductionLength(eq: Equation, symbols: SymbolValues): number {
     return eq.attrs.axes.reduce((n, a) => n * (shape[a] ?? 1), 1);
   }
   if (eq.op === 'matmul') return eq.attrs.transposeA ? (shape[shape.length - 2] ?? 1) : last;
-  if (eq.op === 'softmax') return shape[eq.attrs.axis] ?? 1;
+  if (eq.op === 'softmax' || eq.op === 'softmax_grad') return shape[eq.attrs.axis] ?? 1;
   if (eq.op === 'layer_norm' || eq.op === 'layer_norm_grad' || eq.op === 'cross_entropy') return last;
   if (eq.op === 'add_n') return eq.args.length;
   if (eq.op === 'scatter_add' || eq.op === 'scatter_add_along_axis') return shape.reduce((n, d) => n * d, 1);

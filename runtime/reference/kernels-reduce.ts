@@ -8,7 +8,8 @@ import type { ReduceOp } from '../../compiler/ops/op.js';
 import { argAt, checkIndex, type Kernel } from './kernel.js';
 import { broadcastMap, reduceMap, size } from './tensor.js';
 
-type ReduceFamilyOp = ReduceOp | 'softmax' | 'layer_norm' | 'layer_norm_grad' | 'cross_entropy' | 'matmul';
+type ReduceFamilyOp =
+  ReduceOp | 'softmax' | 'softmax_grad' | 'layer_norm' | 'layer_norm_grad' | 'cross_entropy' | 'matmul';
 
 /** Per-group maxima; a group holding a NaN gives NaN (a comparison with NaN is false, so NaN is never replaced). */
 function groupMax(data: Float64Array, map: Int32Array, groups: number): Float64Array {
@@ -67,6 +68,18 @@ export const reduceKernels: { readonly [P in ReduceFamilyOp]: Kernel<P> } = {
     const e = x.data.map((v, i) => Math.exp(v - (m[map[i] as number] as number)));
     const s = groupSum(e, map, groups);
     return e.map((v, i) => v / (s[map[i] as number] as number));
+  },
+  softmax_grad: (args, { axis }) => {
+    // y (g - sum(g y)) along the axis.
+    const y = argAt(args, 0);
+    const g = argAt(args, 1);
+    const { map, groups } = reduceMap(y.shape, [axis]);
+    const s = groupSum(
+      y.data.map((v, i) => v * (g.data[i] as number)),
+      map,
+      groups,
+    );
+    return y.data.map((v, i) => v * ((g.data[i] as number) - (s[map[i] as number] as number)));
   },
   layer_norm: (args, { eps }) => {
     const x = argAt(args, 0);

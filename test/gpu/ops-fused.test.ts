@@ -579,4 +579,51 @@ describe('elementwise fusion on the GPU', () => {
       }
     },
   );
+
+  it(
+    'computes softmax_grad in one row kernel with its consumer (the scores scale) applied before the store',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      for (const [shape, axis, name] of [
+        [[4, 50], 1, 'softmax_grad[f32:r50:fused1]'],
+        [[3, 2, 8], 2, 'softmax_grad[f32:r8:x4:fused1]'],
+        [[2, 70], 1, 'softmax_grad[f32:fused1]'],
+        [[3, 6, 5], 1, 'softmax_grad[f32:fused1]'],
+      ] as const) {
+        const b = new GraphBuilder();
+        const x = b.data('x', shape);
+        const g = b.data('g', shape);
+        const r = b.data('r', shape);
+        const y = b.softmax(x, axis);
+        // The scale is a literal; r is read at the element's index.
+        const dx = b.sub(b.mul(b.softmaxGrad(y, g, axis), b.scalar(0.25)), r);
+        const graph = b.build({ dx, y });
+        let state = shape.length * 31 + axis;
+        const random = (): RefTensor =>
+          makeTensor(
+            'f32',
+            shape,
+            Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 6 - 3);
+            }),
+          );
+        const inputs = { x: random(), g: random(), r: random() };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        const names = plan.steps.map((st) => st.name);
+        expect(names.filter((n) => n.startsWith('softmax_grad'))).toEqual([name]);
+        expect(names).toHaveLength(2);
+        const want = (evaluate(graph, inputs).dx as RefTensor).data;
+        const got = (await runGraphOnGpu(gpu, graph, inputs)).dx?.data ?? new Float64Array();
+        expect(got.length).toBe(want.length);
+        // y in [0, 1], g and r in [-3, 3]: the line's sum of n products below 3 in magnitude, a few roundings each.
+        const n = shape[axis] ?? 1;
+        got.forEach((v, i) => {
+          expect(Math.abs(v - (want[i] as number)), `${name} dx[${i}]`).toBeLessThanOrEqual(n * 2 ** -19);
+        });
+      }
+    },
+  );
 });

@@ -132,6 +132,7 @@ function toleranceOf(name: string): Tolerance {
     case 'scatter_add_along_axis':
       return { kind: 'sum', c: 1 };
     case 'softmax':
+    case 'softmax_grad':
     case 'logsumexp':
     case 'layer_norm':
     case 'layer_norm_grad':

@@ -154,6 +154,35 @@ export const structureRows: readonly Row[] = [
       })),
   },
   {
+    name: 'softmax_grad',
+    gradient: true,
+    cases: arbShape(1, 3)
+      .chain((s) =>
+        fc.tuple(
+          fc.constant(s),
+          arbValues(sizeOf(s), -2, 2),
+          arbValues(sizeOf(s), -2, 2),
+          fc.integer({ min: 0, max: s.length - 1 }),
+        ),
+      )
+      .map(([s, y, g, axis]): Instance => {
+        const [py, pg] = [param('y', s, y), param('g', s, g)];
+        return {
+          inputs: [py, pg],
+          build: (b, vs) => b.softmaxGrad(at(vs, 0), at(vs, 1), axis),
+          expected: () => {
+            const dot = reduce(
+              map((a, c) => a * c, nd(py), nd(pg)),
+              [axis],
+              true,
+              sum,
+            );
+            return map((a, c, d) => a * (c - d), nd(py), nd(pg), dot);
+          },
+        };
+      }),
+  },
+  {
     name: 'layer_norm',
     gradient: true,
     cases: arbShape(0, 2)

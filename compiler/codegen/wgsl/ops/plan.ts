@@ -22,7 +22,7 @@ import { attentionKernel, findAttentions, type AttentionMatch } from './attentio
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
 import { findMatmulViews, type MatmulViews } from './views.js';
-import { layerNormKernel, plainGrad, reduceSteps, type NormGradSource } from './reduce.js';
+import { layerNormKernel, plainGrad, reduceSteps, softmaxGradKernel, type NormGradSource } from './reduce.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
@@ -92,7 +92,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const defs = new Map<number, Equation>();
   for (const eq of graph.equations) defs.set(eq.out.id, eq);
   const epilogues = fusion ? matmulEpilogues(graph, fusion, defs, shapeKey) : new Map<number, EquationOf<'matmul'>>();
-  const norms = fusion ? normEpilogues(graph, fusion, defs, shapeKey, epilogues) : new Map<number, Equation>();
+  const norms = fusion ? normEpilogues(graph, fusion, defs, shapeKey, epilogues, shapeOf) : new Map<number, Equation>();
   const deferred = new Set([...epilogues.values(), ...norms.values()].map((e) => e.out.id));
   const layouts = layoutCompositions(graph);
   const uses = useCounts(graph);
@@ -256,6 +256,32 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     const group = fusion?.members.get(eq.out.id);
     const product = epilogues.get(eq.out.id);
     const norm = norms.get(eq.out.id);
+    if (fusion && group && norm?.op === 'softmax_grad') {
+      own(eq.out, `%${eq.out.id}:fused`);
+      const { operands, index, expr } = groupOperands(eq);
+      const [y, g] = norm.args;
+      if (!y || !g) throw new LoweringError(`${norm.op} %${norm.out.id} has no arguments`, norm);
+      const kernel = softmaxGradKernel(
+        { buffer: ctx.buffer(y), dtype: y.type.dtype },
+        { buffer: ctx.buffer(g), dtype: g.type.dtype },
+        shapeOf(norm.out),
+        norm.attrs.axis,
+        { buffer: ctx.buffer(eq.out), dtype: eq.out.type.dtype },
+        options.caps,
+        {
+          operands: operands.map((o) => ({ ...o, elements: sizeOf(o.shape) })),
+          product: index.get(norm.out.id) ?? -1,
+          expr,
+        },
+      );
+      const all = [norm, ...group];
+      const span = norm.span ?? all.find((x) => x.span !== undefined)?.span;
+      steps.push({
+        ...kernel,
+        origin: { values: all.map((x) => x.out.id), ops: all.map((x) => x.op), ...(span ? { span } : {}) },
+      });
+      continue;
+    }
     if (fusion && group && (norm?.op === 'layer_norm' || norm?.op === 'layer_norm_grad')) {
       own(eq.out, `%${eq.out.id}:fused`);
       const { operands, index, expr } = groupOperands(eq);
@@ -406,6 +432,7 @@ function normEpilogues(
   defs: ReadonlyMap<number, Equation>,
   shapeKey: (v: Value) => string,
   taken: ReadonlyMap<number, unknown>,
+  shapeOf: (v: Value) => number[],
 ): Map<number, Equation> {
   const uses = useCounts(graph);
   const position = new Map(graph.equations.map((eq, i) => [eq.out.id, i]));
@@ -426,8 +453,15 @@ function normEpilogues(
     for (const member of group) for (const a of member.args) if (!inside.has(a.id)) external.set(a.id, a);
     for (const v of external.values()) {
       const def = defs.get(v.id);
-      if (def?.op !== 'layer_norm' && def?.op !== 'layer_norm_grad') continue;
+      if (def?.op !== 'layer_norm' && def?.op !== 'layer_norm_grad' && def?.op !== 'softmax_grad') continue;
       if (v.type.dtype !== 'f32' || claimed.has(v.id)) continue;
+      // softmax_grad's kernel stores nothing else and reads single values or tensors of the result's shape.
+      if (
+        def.op === 'softmax_grad' &&
+        (uses.get(v.id) !== 1 ||
+          [...external.values()].some((o) => o !== v && shapeKey(o) !== shapeKey(v) && sizeOf(shapeOf(o)) !== 1))
+      )
+        continue;
       // The norm's inputs and the result take bindings, and the norm's own value one where it is read elsewhere too.
       const kept = uses.get(v.id) === 1 ? 0 : 1;
       if (external.size - 1 + def.args.length + 1 + kept > MAX_STORAGE_BINDINGS) continue;

@@ -29,6 +29,7 @@ import {
   plainGrad,
   reduceSteps,
   softmaxKernel,
+  softmaxGradKernel,
   type ReduceKind,
 } from './reduce.js';
 
@@ -175,6 +176,16 @@ export const WGSL_RULES: { readonly [P in OpName]: WgslRule<P> } = {
   logsumexp: reduce('logsumexp'),
   softmax: (eq, ctx) => [
     softmaxKernel(tensor(arg0(eq), ctx), ctx.shape(eq.out), eq.attrs.axis, tensor(eq.out, ctx), ctx.caps),
+  ],
+  softmax_grad: (eq, ctx) => [
+    softmaxGradKernel(
+      tensor(arg0(eq), ctx),
+      tensor(arg0(eq, 1), ctx),
+      ctx.shape(eq.out),
+      eq.attrs.axis,
+      tensor(eq.out, ctx),
+      ctx.caps,
+    ),
   ],
   layer_norm: (eq, ctx) => {
     const shape = ctx.shape(eq.out);

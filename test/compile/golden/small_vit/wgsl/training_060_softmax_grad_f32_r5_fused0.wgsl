@@ -1,12 +1,11 @@
-// fused_full_mul_sub_mul[r4:ccb:f32,f32,f32->f32]
-struct Params { w: array<vec4<u32>, 3> }
+// softmax_grad[f32:r5:fused0]
+struct Params { w: array<vec4<u32>, 1> }
 @group(0) @binding(0) var<uniform> vitm_params: Params;
 fn prm(i: u32) -> u32 { return vitm_params.w[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
-@group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read> in2: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 var<private> vitm_bits: vec2<u32> = vec2<u32>(0x7f800000u, 0x7fc00000u);
 fn vinf() -> f32 { return bitcast<f32>(vitm_bits.x); }
@@ -129,23 +128,21 @@ fn vudiv(a: u32, b: u32) -> u32 { return select(a / b, 0u, b == 0u); }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let gi = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * 64u + lid;
-  if (gi >= prm(8u)) { return; }
-  var o2 = 0u;
-  var rem_o2 = gi;
-  { let c = rem_o2 % 5u; rem_o2 = rem_o2 / 5u;
-    o2 += c * 0u;
-  }
-  { let c = rem_o2 % 5u; rem_o2 = rem_o2 / 5u;
-    o2 += c * 1u;
-  }
-  { let c = rem_o2 % 2u; rem_o2 = rem_o2 / 2u;
-    o2 += c * 5u;
-  }
-  { let c = rem_o2 % 1u; rem_o2 = rem_o2 / 1u;
-    o2 += c * 0u;
-  }
-  let v0 = in0[gi];
-  let v1 = in1[gi];
-  let v2 = in2[o2];
-  out[gi] = ((v0 - (v1 * v2)) * bitcast<f32>(1056964608u));
+  if (gi >= prm(0u)) { return; }
+  let y_0 = y[gi * 5u + 0u];
+  let g_0 = g[gi * 5u + 0u];
+  let y_1 = y[gi * 5u + 1u];
+  let g_1 = g[gi * 5u + 1u];
+  let y_2 = y[gi * 5u + 2u];
+  let g_2 = g[gi * 5u + 2u];
+  let y_3 = y[gi * 5u + 3u];
+  let g_3 = g[gi * 5u + 3u];
+  let y_4 = y[gi * 5u + 4u];
+  let g_4 = g[gi * 5u + 4u];
+  let s = (((y_0 * g_0 + y_4 * g_4) + y_1 * g_1) + (y_2 * g_2 + y_3 * g_3));
+  out[gi * 5u + 0u] = ((y_0 * (g_0 - s)) * bitcast<f32>(1056964608u));
+  out[gi * 5u + 1u] = ((y_1 * (g_1 - s)) * bitcast<f32>(1056964608u));
+  out[gi * 5u + 2u] = ((y_2 * (g_2 - s)) * bitcast<f32>(1056964608u));
+  out[gi * 5u + 3u] = ((y_3 * (g_3 - s)) * bitcast<f32>(1056964608u));
+  out[gi * 5u + 4u] = ((y_4 * (g_4 - s)) * bitcast<f32>(1056964608u));
 }
