@@ -88,8 +88,11 @@ export function kernelSpecFor(outer: MatmulShape, chosen: MatmulConfig, epilogue
     config,
     transposeA: shape.transposeA,
     transposeB: shape.transposeB,
-    vecA: (shape.transposeA ? shape.m : shape.k) % 4 === 0 && alignedMatrix(shape.layout?.a),
-    vecB: !scalarB && (shape.transposeB ? shape.k : shape.n) % 4 === 0 && alignedMatrix(shape.layout?.b),
+    vecA: (shape.transposeA ? shape.m : (shape.layout?.a?.row ?? shape.k)) % 4 === 0 && alignedMatrix(shape.layout?.a),
+    vecB:
+      !scalarB &&
+      (shape.transposeB ? (shape.layout?.b?.row ?? shape.k) : shape.n) % 4 === 0 &&
+      alignedMatrix(shape.layout?.b),
     vecC: config.family !== 'broadcast' && !config.swap && shape.n % 4 === 0 && alignedMatrix(shape.layout?.c),
     ...(epilogue ? { epilogue } : {}),
     ...(config.swap ? { storeTransposed: true } : {}),

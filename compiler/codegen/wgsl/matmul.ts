@@ -125,9 +125,13 @@ export interface MatmulKernelSpec {
   readonly transposeA: boolean;
   /** B is stored [N, K] (read as its transpose). */
   readonly transposeB: boolean;
-  /** A's contiguous axis (K, or M when transposed) is a multiple of 4: bind A as vec4. */
+  /**
+   * Bind A as vec4: every stored row starts at a multiple of 4 and, read transposed (rows along M), M is a multiple
+   * of 4 too. Along K a shorter last group is read by the scalar remainder loop, so a K that is not a multiple of 4
+   * only needs a row stride that is (a strided layout's).
+   */
   readonly vecA: boolean;
-  /** B's contiguous axis (N, or K when transposed) is a multiple of 4: bind B as vec4. */
+  /** Bind B as vec4: as `vecA`, with N in M's place (rows along N when B is not transposed). */
   readonly vecB: boolean;
   /**
    * N is a multiple of 4 and C is stored as computed (register and workgroup families, not `storeTransposed`): C is
