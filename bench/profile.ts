@@ -193,6 +193,7 @@ async function bindPlan(gpu: GpuDevice, plan: KernelPlan, tuning: TuningCache): 
           b: resolve(step.b),
           c: resolve(step.c),
           epilogueInputs: step.epilogue?.inputs.map((i) => resolve(i.buffer)) ?? [],
+          ...(step.epilogue?.second ? { c2: resolve(step.epilogue.second.out) } : {}),
         });
         bound.push({
           step: { ...step, name: prepared.label.kernel },

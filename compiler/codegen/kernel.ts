@@ -81,6 +81,8 @@ export interface MatmulStepEpilogue {
   readonly columns?: readonly string[];
   /** Inputs laid out as the product, passed to `epilogue` as arguments (`MatmulEpilogue.elements`). */
   readonly elements?: readonly string[];
+  /** A second result stored beside C (`MatmulEpilogue.second`): its WGSL and the buffer it goes to. */
+  readonly second?: { readonly wgsl: string; readonly out: BufferRef };
 }
 
 /** The kernel generator's view of a step's epilogue (input names without their buffers). */
@@ -92,6 +94,7 @@ export function matmulEpilogueOf(epilogue: MatmulStepEpilogue | undefined): Matm
     inputs,
     ...(epilogue.columns ? { columns: epilogue.columns } : {}),
     ...(epilogue.elements ? { elements: epilogue.elements } : {}),
+    ...(epilogue.second ? { second: { wgsl: epilogue.second.wgsl } } : {}),
   };
 }
 

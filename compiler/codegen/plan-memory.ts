@@ -136,7 +136,13 @@ export function stepBuffers(step: PlannedStep): BufferRef[] {
     case 'wgsl':
       return step.bindings.map((b) => b.buffer);
     case 'matmul':
-      return [step.a, step.b, step.c, ...(step.epilogue?.inputs.map((i) => i.buffer) ?? [])];
+      return [
+        step.a,
+        step.b,
+        step.c,
+        ...(step.epilogue?.inputs.map((i) => i.buffer) ?? []),
+        ...(step.epilogue?.second ? [step.epilogue.second.out] : []),
+      ];
     case 'upload':
       return [step.target];
   }

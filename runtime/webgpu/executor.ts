@@ -556,6 +556,7 @@ export class GraphExecutor {
             b: resolve(step.b),
             c: resolve(step.c),
             epilogueInputs: step.epilogue?.inputs.map((i) => resolve(i.buffer)) ?? [],
+            ...(step.epilogue?.second ? { c2: resolve(step.epilogue.second.out) } : {}),
           }),
         );
         owned.push({

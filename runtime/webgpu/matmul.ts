@@ -187,6 +187,8 @@ export interface MatmulBuffers {
   readonly c: GPUBuffer;
   /** One buffer per epilogue input, in the order of `MatmulEpilogue.inputs`. */
   readonly epilogueInputs?: readonly GPUBuffer[];
+  /** The second result (`MatmulEpilogue.second`), laid out as C. */
+  readonly c2?: GPUBuffer;
 }
 
 /** A matmul bound to its buffers: encode it into any compute pass, as often as needed. */
@@ -216,7 +218,7 @@ export async function prepareMatmul(
   checkShape(shape);
   if (!configFits(gpu, config))
     throw new RangeError(`matmul: the tile ${JSON.stringify(config)} does not fit this device's limits`);
-  const storage = MATMUL_FIXED_STORAGE_BUFFERS + (epilogue?.inputs.length ?? 0);
+  const storage = MATMUL_FIXED_STORAGE_BUFFERS + (epilogue?.inputs.length ?? 0) + (epilogue?.second ? 1 : 0);
   const maxStorage = Math.min(8, gpu.limit('maxStorageBuffersPerShaderStage'));
   if (storage > maxStorage)
     throw new RangeError(`matmul: the epilogue needs ${storage} storage buffers; kernels use at most ${maxStorage}`);
@@ -254,6 +256,10 @@ function bindMatmul(
   needs('A', buffers.a, a.extent);
   needs('B', buffers.b, b.extent);
   needs('C', buffers.c, c.extent);
+  const second = spec.epilogue?.second ? buffers.c2 : undefined;
+  if (spec.epilogue?.second && !second)
+    throw new RangeError('matmul: the epilogue stores a second result, no buffer given');
+  if (second) needs('C2', second, c.extent);
   const params = new Uint32Array(MATMUL_PARAM_WORDS);
   params.set([
     shape.m,
@@ -282,10 +288,12 @@ function bindMatmul(
   const bindGroup = gpu.device.createBindGroup({
     label: label.kernel,
     layout: pipeline.getBindGroupLayout(0),
-    entries: [uniform, buffers.a, buffers.b, buffers.c, ...inputs].map((buffer, binding) => ({
-      binding,
-      resource: { buffer },
-    })),
+    entries: [uniform, buffers.a, buffers.b, buffers.c, ...inputs, ...(second ? [second] : [])].map(
+      (buffer, binding) => ({
+        binding,
+        resource: { buffer },
+      }),
+    ),
   });
   return {
     label,

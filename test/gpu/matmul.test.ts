@@ -11,6 +11,7 @@ import {
   matmulOnHost,
   matmulShape,
   prepareMatmul,
+  runMatmul,
   splitGrid,
   subgroupSize,
   type MatmulShape,
@@ -350,6 +351,74 @@ describe('matmul kernels against a float64 product', () => {
       { numRuns: 40 },
     );
   }, 300_000);
+
+  it('stores a second result computed from each stored value, in every family', async (ctx) => {
+    const gpu = await device(ctx);
+    const epilogue: MatmulEpilogue = {
+      wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32, b: f32) -> f32 { return value + b; }',
+      inputs: ['bias'],
+      columns: ['bias'],
+      second: { wgsl: 'fn epilogue2(value: f32) -> f32 { return max(value, 0.0) * 2.0; }' },
+    };
+    let checked = 0;
+    for (const n of [12, 10]) {
+      const shape = matmulShape(13, n, 9, { batch: 2 });
+      const a = data(2 * 13 * 9, 21);
+      const b = data(2 * 9 * n, 22);
+      const bias = data(n, 23);
+      const expected = reference(shape, a, b);
+      for (let i = 0; i < expected.value.length; i++) {
+        expected.value[i] = (expected.value[i] ?? 0) + (bias[i % n] ?? 0);
+        expected.bound[i] = (expected.bound[i] ?? 0) + 2 ** -23 * Math.abs(expected.value[i] ?? 0);
+      }
+      const owned: GPUBuffer[] = [];
+      const upload = (x: Float32Array): GPUBuffer => {
+        const buffer = gpu.upload('test', x, BufferUsage.STORAGE);
+        owned.push(buffer);
+        return buffer;
+      };
+      try {
+        // One tile of every family and variant (register, subgroup, swapped, broadcast, workgroup).
+        const configs = FAMILIES.flatMap(([family, subgroup, swap]) => {
+          const found = CANDIDATE_CONFIGS.find(
+            (c) =>
+              c.family === family &&
+              (c.subgroup !== undefined) === subgroup &&
+              (c.swap === true) === swap &&
+              configFits(gpu, c),
+          );
+          return found ? [found] : [];
+        });
+        for (const config of configs) {
+          const c = gpu.createBuffer('C', 2 * 13 * n * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
+          const c2 = gpu.createBuffer('C2', 2 * 13 * n * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
+          owned.push(c, c2);
+          const buffers = { a: upload(a), b: upload(b), c, c2, epilogueInputs: [upload(bias)] };
+          await runMatmul(gpu, shape, buffers, { config, epilogue });
+          const first = await gpu.readFloat32(c, 2 * 13 * n);
+          const second = await gpu.readFloat32(c2, 2 * 13 * n);
+          expect(firstMismatch(first, expected), JSON.stringify(config)).toBe(undefined);
+          const want2 = {
+            value: expected.value.map((v) => Math.max(v, 0) * 2),
+            bound: expected.bound.map((x) => 2 * x),
+          };
+          expect(firstMismatch(second, want2), `second ${JSON.stringify(config)}`).toBe(undefined);
+          checked++;
+        }
+      } finally {
+        for (const buffer of owned) buffer.destroy();
+      }
+    }
+    expect(checked).toBeGreaterThan(6);
+    // Without the buffer for it, binding fails with a clear error.
+    const prepared = await prepareMatmul(gpu, matmulShape(4, 4, 4), CANDIDATE_CONFIGS[0] as MatmulConfig, epilogue);
+    const x = gpu.upload('x', new Float32Array(16), BufferUsage.STORAGE);
+    try {
+      expect(() => prepared.bind({ a: x, b: x, c: x, epilogueInputs: [x] })).toThrow(/second result/);
+    } finally {
+      x.destroy();
+    }
+  }, 120_000);
 
   it('stores four columns at once only where N is a multiple of 4, with the epilogue applied to each', async (ctx) => {
     const gpu = await device(ctx);

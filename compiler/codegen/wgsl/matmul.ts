@@ -88,6 +88,12 @@ export interface MatmulEpilogue {
    * `fn epilogue(value: f32, batch: u32, row: u32, col: u32, <column>: f32..., <element>: f32...)`.
    */
   readonly elements?: readonly string[];
+  /**
+   * A second result: `wgsl` declares `fn epilogue2(value: f32) -> f32`, applied to each stored element, and the
+   * kernel stores it too, laid out as C, in the buffer bound after the epilogue inputs (`mm_C2`). The activation of a
+   * linear layer whose pre-activation a backward pass reads, say: both come from one pass.
+   */
+  readonly second?: { readonly wgsl: string };
 }
 
 /**
@@ -171,7 +177,11 @@ export function matmulKernelName(spec: MatmulKernelSpec): string {
   const tile = `${c.wgY}x${c.wgX}_${c.tm}x${c.tn}` + (c.family === 'workgroup' ? `_k${c.bk}` : '');
   const sg = c.subgroup === undefined ? '' : `_sg${c.subgroup}`;
   const sw = spec.storeTransposed ? '_sw' : '';
-  return `matmul_${c.family}_${layout}${vec}_${tile}${sg}${sw}` + (spec.epilogue ? '_epi' : '');
+  return (
+    `matmul_${c.family}_${layout}${vec}_${tile}${sg}${sw}` +
+    (spec.epilogue ? '_epi' : '') +
+    (spec.epilogue?.second ? '2' : '')
+  );
 }
 
 /** Rows and columns of C one workgroup covers. */
@@ -285,9 +295,16 @@ function prelude(spec: MatmulKernelSpec): string {
   const at = storeIndex(spec, 'row', 'col');
   const coords = spec.storeTransposed ? 'col, row' : 'row, col';
   const passed = [...(spec.epilogue?.columns ?? []), ...elements];
-  const store = spec.epilogue
-    ? `mm_C[mm_cbase + ${at}] = epilogue(value, batch, ${coords}${passed.map((n) => `, mm_e_${n}`).join('')});`
-    : `mm_C[mm_cbase + ${at}] = value;`;
+  const first = `epilogue(value, batch, ${coords}${passed.map((n) => `, mm_e_${n}`).join('')})`;
+  const store = !spec.epilogue
+    ? `mm_C[mm_cbase + ${at}] = value;`
+    : spec.epilogue.second
+      ? `let mm_r = ${first};\n    mm_C[mm_cbase + ${at}] = mm_r;\n    mm_C2[mm_cbase + ${at}] = epilogue2(mm_r);`
+      : `mm_C[mm_cbase + ${at}] = ${first};`;
+  const cType = spec.vecC ? 'vec4<f32>' : 'f32';
+  const second = spec.epilogue?.second
+    ? `@group(0) @binding(${4 + epilogueInputs.length}) var<storage, read_write> mm_C2: array<${cType}>;\n${spec.epilogue.second.wgsl}`
+    : '';
   const storeParams = passed.map((n) => `, mm_e_${n}: f32`).join('');
   return `struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
@@ -301,8 +318,9 @@ function prelude(spec: MatmulKernelSpec): string {
 @group(0) @binding(0) var<uniform> mm_p: MmParams;
 @group(0) @binding(1) var<storage, read> mm_A: array<${elemA}>;
 @group(0) @binding(2) var<storage, read> mm_B: array<${elemB}>;
-@group(0) @binding(3) var<storage, read_write> mm_C: array<${spec.vecC ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(3) var<storage, read_write> mm_C: array<${cType}>;
 ${bindings.join('\n')}
+${second}
 
 ${scalar('a', spec.vecA)}
 ${scalar('b', spec.vecB)}
@@ -385,9 +403,13 @@ function stores(spec: MatmulKernelSpec, tm: number, vn: number): string {
               )
               .join(', ')})`
           : `acc_${i}_${v}`;
-        lines.push(
-          `  if (row_${i} < mm_p.M && col_${v} < mm_p.N) { mm_C[(mm_cbase + row_${i} * mm_p.ldc + col_${v}) >> 2u] = ${value}; }`,
-        );
+        const at = `(mm_cbase + row_${i} * mm_p.ldc + col_${v}) >> 2u`;
+        const both = spec.epilogue?.second
+          ? `let mm_r = ${value}; mm_C[${at}] = mm_r; mm_C2[${at}] = vec4<f32>(${range(4)
+              .map((c) => `epilogue2(mm_r[${c}])`)
+              .join(', ')});`
+          : `mm_C[${at}] = ${value};`;
+        lines.push(`  if (row_${i} < mm_p.M && col_${v} < mm_p.N) { ${both} }`);
       }
     return lines.join('\n');
   }

@@ -21,6 +21,8 @@ function argAt(eq: { readonly args: readonly Value[] }, i: number): Value {
 export interface FusedMatmulOutput {
   readonly out: BufferRef;
   readonly epilogue: (foldRows: boolean) => MatmulStepEpilogue;
+  /** A second result computed from each stored value (`MatmulStepEpilogue.second`). */
+  readonly second?: { readonly wgsl: string; readonly out: BufferRef };
 }
 
 /**
@@ -220,7 +222,7 @@ export function lowerMatmul(
     a: a.buffer,
     b: b.buffer,
     c,
-    ...(fused ? { epilogue: fused.epilogue(foldRows) } : {}),
+    ...(fused ? { epilogue: { ...fused.epilogue(foldRows), ...(fused.second ? { second: fused.second } : {}) } } : {}),
   });
   if (wide) {
     const elements = batch * m * n;

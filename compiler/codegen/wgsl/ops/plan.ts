@@ -96,7 +96,11 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
   const deferred = new Set([...epilogues.values(), ...norms.values()].map((e) => e.out.id));
   const layouts = layoutCompositions(graph);
   const uses = useCounts(graph);
-  const taken = new Set([...epilogues.keys(), ...norms.keys()]);
+  const seconds = fusion
+    ? secondResults(fusion, defs, shapeKey, epilogues, new Set(norms.keys()))
+    : new Map<number, Equation>();
+  const secondRoots = new Set([...seconds.values()].map((e) => e.out.id));
+  const taken = new Set([...epilogues.keys(), ...norms.keys(), ...secondRoots]);
   const prologues = fusion
     ? new Map([...reducePrologues(graph, fusion, taken), ...normGradPrologues(graph, fusion, taken, norms, shapeOf)])
     : new Map<number, Equation>();
@@ -199,7 +203,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       continue;
     }
     if (fusion?.inlined.has(eq.out.id) || deferred.has(eq.out.id) || layouts.skipped.has(eq.out.id)) continue;
-    if (absorbed.has(eq.out.id)) continue;
+    if (absorbed.has(eq.out.id) || secondRoots.has(eq.out.id)) continue;
     const prologue = prologues.get(eq.out.id);
     if (prologue && (eq.op === 'reduce_sum' || eq.op === 'reduce_mean' || eq.op === 'reduce_max')) {
       own(eq.out, `%${eq.out.id}:${eq.op}`);
@@ -336,14 +340,26 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
         const at = index.get(product.out.id) ?? -1;
         const epilogue = (foldRows: boolean): MatmulStepEpilogue =>
           matmulEpilogue(operands, at, shapeOf(eq.out), expr, foldRows);
+        // A group reading only this result (the activation beside a pre-activation the backward pass keeps) is
+        // stored by the same kernel.
+        const root2 = seconds.get(eq.out.id);
+        let second: { wgsl: string; out: BufferRef } | undefined;
+        if (root2) {
+          own(root2.out, `%${root2.out.id}:fused`);
+          const g2 = groupOperands(root2);
+          second = {
+            wgsl: `fn epilogue2(value: f32) -> f32 {\n  return ${g2.expr(['value'])};\n}\n`,
+            out: ctx.buffer(root2.out),
+          };
+        }
         let lowered: Lowered;
         try {
-          lowered = lowerMatmul(product, ctx, { out: ctx.buffer(eq.out), epilogue });
+          lowered = lowerMatmul(product, ctx, { out: ctx.buffer(eq.out), epilogue, ...(second ? { second } : {}) });
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
           throw new LoweringError(`cannot lower matmul %${product.out.id}${spanText(product)}: ${message}`, product);
         }
-        const all = [product, ...group];
+        const all = [product, ...group, ...(root2 ? (fusion.members.get(root2.out.id) ?? [root2]) : [])];
         const span = product.span ?? all.find((g) => g.span !== undefined)?.span;
         const origin = { values: all.map((g) => g.out.id), ops: all.map((g) => g.op), ...(span ? { span } : {}) };
         if (lowered !== 'alias') for (const step of lowered) steps.push({ ...step, origin });
@@ -413,6 +429,47 @@ function matmulEpilogues(
       const def = defs.get(v.id);
       if (def?.op !== 'matmul' || uses.get(v.id) !== 1 || shapeKey(v) !== shapeKey(root.out)) continue;
       result.set(rootId, def);
+      break;
+    }
+  }
+  return result;
+}
+
+/**
+ * Elementwise groups stored by a matmul's kernel as a second result, by the matmul epilogue group's root: a group of
+ * f32 values of that result's shape that reads nothing but the result (an activation of a pre-activation the
+ * backward pass keeps: `gelu(h)` beside `h`), when the kernel has a binding left for it.
+ */
+function secondResults(
+  fusion: FusionGroups,
+  defs: ReadonlyMap<number, Equation>,
+  shapeKey: (v: Value) => string,
+  epilogues: ReadonlyMap<number, EquationOf<'matmul'>>,
+  excluded: ReadonlySet<number>,
+): Map<number, Equation> {
+  const externals = (group: readonly Equation[]): Map<number, Value> => {
+    const inside = new Set(group.map((g) => g.out.id));
+    const external = new Map<number, Value>();
+    for (const member of group) for (const a of member.args) if (!inside.has(a.id)) external.set(a.id, a);
+    return external;
+  };
+  const result = new Map<number, Equation>();
+  const claimed = new Set<number>();
+  for (const [rootId] of epilogues) {
+    const h = defs.get(rootId)?.out;
+    const group = fusion.members.get(rootId);
+    if (!h || !group || h.type.dtype !== 'f32') continue;
+    // The product's group already binds its other operands; the second result takes one more binding.
+    if (externals(group).size - 1 + 1 > MAX_EPILOGUE_INPUTS) continue;
+    for (const [root2Id, group2] of fusion.members) {
+      const root2 = defs.get(root2Id);
+      if (!root2 || root2Id === rootId || epilogues.has(root2Id) || excluded.has(root2Id) || claimed.has(root2Id))
+        continue;
+      const ext = externals(group2);
+      if (ext.size !== 1 || !ext.has(h.id) || root2.out.type.dtype !== 'f32' || shapeKey(root2.out) !== shapeKey(h))
+        continue;
+      result.set(rootId, root2);
+      claimed.add(root2Id);
       break;
     }
   }

@@ -14,6 +14,7 @@ struct MmParams {
 @group(0) @binding(3) var<storage, read_write> mm_C: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> ep1: array<f32>;
 
+
 fn mm_a(i: u32) -> f32 { return mm_A[i >> 2u][i & 3u]; }
 fn mm_b(i: u32) -> f32 { return mm_B[i >> 2u][i & 3u]; }
 
