@@ -58,7 +58,9 @@ function checkPlan(graph: Graph, plan: KernelPlan, memory: MemoryPlan): void {
     for (const step of plan.steps) {
       if (step.kind === 'upload') continue;
       const writes =
-        step.kind === 'matmul' ? [step.c] : step.bindings.filter((b) => b.access === 'read_write').map((b) => b.buffer);
+        step.kind === 'matmul'
+          ? [step.c, ...(step.epilogue?.second ? [step.epilogue.second.out] : [])]
+          : step.bindings.filter((b) => b.access === 'read_write').map((b) => b.buffer);
       const reads = stepBuffers(step).filter((r) => !writes.some((w) => key(plan, w) === key(plan, r)));
       for (const r of reads)
         expect(owner.get(slotOf(memory, plan, r)), `${step.name} reads ${key(plan, r)}`).toBe(key(plan, r));
