@@ -22,7 +22,8 @@ import { attentionKernel, findAttentions, type AttentionMatch } from './attentio
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
 import { findMatmulViews, type MatmulViews } from './views.js';
-import { layerNormKernel, plainGrad, reduceSteps, softmaxGradKernel, type NormGradSource } from './reduce.js';
+import { layerNormKernel, plainGrad, reduceSteps, type NormGradSource } from './reduce.js';
+import { softmaxGradKernel } from './softmax.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {

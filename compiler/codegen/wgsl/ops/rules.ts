@@ -23,15 +23,8 @@ import {
 import { stridedCopyKernel, transposeStrides } from './layout.js';
 import { lowerMatmul } from './linalg.js';
 import { permutationKeysKernel, permutationRankKernel, randomFloatKernel } from './random.js';
-import {
-  crossEntropyKernel,
-  layerNormKernel,
-  plainGrad,
-  reduceSteps,
-  softmaxKernel,
-  softmaxGradKernel,
-  type ReduceKind,
-} from './reduce.js';
+import { crossEntropyKernel, layerNormKernel, plainGrad, reduceSteps, type ReduceKind } from './reduce.js';
+import { softmaxGradKernel, softmaxKernel } from './softmax.js';
 
 /** What a rule can ask about the graph being lowered. */
 export interface LowerContext {
