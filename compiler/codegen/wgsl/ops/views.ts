@@ -42,7 +42,7 @@ export interface MatmulViews {
   readonly skipped: ReadonlySet<number>;
 }
 
-/** Whether strides for a matrix with batch axes `batch` fit the matmul layout: rows contiguous, <= 2 batch axes. */
+/** Whether `strides` of a matrix of `shape` fit the matmul layout: its rows contiguous, at most two batch axes. */
 function fitsLayout(shape: readonly number[], strides: readonly number[]): boolean {
   return shape.length >= 2 && shape.length <= 4 && strides[shape.length - 1] === 1;
 }
