@@ -187,13 +187,14 @@ async function bindPlan(gpu: GpuDevice, plan: KernelPlan, tuning: TuningCache): 
       case 'matmul': {
         const config = await selectMatmulConfig(gpu, step.problem, { cache: tuning });
         const epilogue = matmulEpilogueOf(step.epilogue);
-        const prepared = await prepareMatmul(gpu, step.problem, config, epilogue);
+        const prepared = await prepareMatmul(gpu, step.problem, config, epilogue, step.rowSums !== undefined);
         const mm = prepared.bind({
           a: resolve(step.a),
           b: resolve(step.b),
           c: resolve(step.c),
           epilogueInputs: step.epilogue?.inputs.map((i) => resolve(i.buffer)) ?? [],
           ...(step.epilogue?.second ? { c2: resolve(step.epilogue.second.out) } : {}),
+          ...(step.rowSums ? { sums: resolve(step.rowSums) } : {}),
         });
         bound.push({
           step: { ...step, name: prepared.label.kernel },

@@ -235,7 +235,7 @@ function fileStem(name: string): string {
 /** The kernel name a step's file is named by: the plan's name, or for a matmul the tile-specific kernel's name. */
 function kernelName(step: PlannedStep, tile: MatmulConfig): string {
   return step.kind === 'matmul'
-    ? matmulKernelName(kernelSpecFor(step.problem, tile, matmulEpilogueOf(step.epilogue)))
+    ? matmulKernelName(kernelSpecFor(step.problem, tile, matmulEpilogueOf(step.epilogue), step.rowSums !== undefined))
     : step.name;
 }
 
@@ -245,7 +245,9 @@ function stepWgsl(step: PlannedStep, tile: MatmulConfig): string | undefined {
     case 'wgsl':
       return step.wgsl;
     case 'matmul':
-      return generateMatmulWgsl(kernelSpecFor(step.problem, tile, matmulEpilogueOf(step.epilogue)));
+      return generateMatmulWgsl(
+        kernelSpecFor(step.problem, tile, matmulEpilogueOf(step.epilogue), step.rowSums !== undefined),
+      );
     case 'upload':
       return undefined;
   }

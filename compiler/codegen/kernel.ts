@@ -67,6 +67,12 @@ export interface MatmulStep {
   readonly c: BufferRef;
   /** An elementwise epilogue applied to each element of C before it is stored (fused consumers of the product). */
   readonly epilogue?: MatmulStepEpilogue;
+  /**
+   * Where the kernel also stores the sum over k of every row of op(A), [batch, M] (`MatmulKernelSpec.sums`): a
+   * reduction of the operand folded into the product that reads it (a linear layer's bias gradient beside its weight
+   * gradient).
+   */
+  readonly rowSums?: BufferRef;
 }
 
 /**

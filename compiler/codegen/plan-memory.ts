@@ -142,6 +142,7 @@ export function stepBuffers(step: PlannedStep): BufferRef[] {
         step.c,
         ...(step.epilogue?.inputs.map((i) => i.buffer) ?? []),
         ...(step.epilogue?.second ? [step.epilogue.second.out] : []),
+        ...(step.rowSums ? [step.rowSums] : []),
       ];
     case 'upload':
       return [step.target];

@@ -543,13 +543,15 @@ export class GraphExecutor {
         const shape: MatmulShape = step.problem;
         const config = await (this.options.matmulConfig?.(shape) ?? defaultMatmulConfig(gpu));
         const epilogue = matmulEpilogueOf(step.epilogue);
-        const prepared = await prepareMatmul(gpu, shape, config, epilogue).catch((error: unknown) => {
-          if (error instanceof VitmRuntimeError) throw error;
-          throw new VitmRuntimeError(
-            'VT6004',
-            `${String(error)} in kernel '${label.kernel}' (from ${label.source ?? ''})`,
-          );
-        });
+        const prepared = await prepareMatmul(gpu, shape, config, epilogue, step.rowSums !== undefined).catch(
+          (error: unknown) => {
+            if (error instanceof VitmRuntimeError) throw error;
+            throw new VitmRuntimeError(
+              'VT6004',
+              `${String(error)} in kernel '${label.kernel}' (from ${label.source ?? ''})`,
+            );
+          },
+        );
         const bound = await gpu.scoped(label, () =>
           prepared.bind({
             a: resolve(step.a),
@@ -557,6 +559,7 @@ export class GraphExecutor {
             c: resolve(step.c),
             epilogueInputs: step.epilogue?.inputs.map((i) => resolve(i.buffer)) ?? [],
             ...(step.epilogue?.second ? { c2: resolve(step.epilogue.second.out) } : {}),
+            ...(step.rowSums ? { sums: resolve(step.rowSums) } : {}),
           }),
         );
         owned.push({

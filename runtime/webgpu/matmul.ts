@@ -80,7 +80,12 @@ export function checkShape(shape: MatmulShape): void {
  * (except B along N in the broadcast family, whose invocations each read single columns; C only where a lane's four
  * columns are contiguous, which the broadcast family's and a stored transpose's are not).
  */
-export function kernelSpecFor(outer: MatmulShape, chosen: MatmulConfig, epilogue?: MatmulEpilogue): MatmulKernelSpec {
+export function kernelSpecFor(
+  outer: MatmulShape,
+  chosen: MatmulConfig,
+  epilogue?: MatmulEpilogue,
+  rowSums = false,
+): MatmulKernelSpec {
   const shape = kernelShape(outer, chosen);
   const config = fitTileRows(chosen, shape);
   const scalarB = config.family === 'broadcast' && !shape.transposeB;
@@ -96,6 +101,8 @@ export function kernelSpecFor(outer: MatmulShape, chosen: MatmulConfig, epilogue
     vecC: config.family !== 'broadcast' && !config.swap && shape.n % 4 === 0 && alignedMatrix(shape.layout?.c),
     ...(epilogue ? { epilogue } : {}),
     ...(config.swap ? { storeTransposed: true } : {}),
+    // op(A)'s rows are the swapped problem's op(B) columns.
+    ...(rowSums ? { sums: config.swap ? ('cols' as const) : ('rows' as const) } : {}),
   };
 }
 
@@ -189,6 +196,8 @@ export interface MatmulBuffers {
   readonly epilogueInputs?: readonly GPUBuffer[];
   /** The second result (`MatmulEpilogue.second`), laid out as C. */
   readonly c2?: GPUBuffer;
+  /** The row sums of op(A) (`prepareMatmul`'s `rowSums`), [batch, M]; written entirely. */
+  readonly sums?: GPUBuffer;
 }
 
 /** A matmul bound to its buffers: encode it into any compute pass, as often as needed. */
@@ -208,21 +217,26 @@ export interface PreparedMatmul {
   bind(buffers: MatmulBuffers): BoundMatmul;
 }
 
-/** Generates the kernel for `shape`'s layout and `config`, and gets its pipeline (compiled once per device). */
+/**
+ * Generates the kernel for `shape`'s layout and `config`, and gets its pipeline (compiled once per device). With
+ * `rowSums`, the kernel also stores the sum over k of every row of op(A) (`MatmulBuffers.sums`).
+ */
 export async function prepareMatmul(
   gpu: GpuDevice,
   shape: MatmulShape,
   config: MatmulConfig,
   epilogue?: MatmulEpilogue,
+  rowSums = false,
 ): Promise<PreparedMatmul> {
   checkShape(shape);
   if (!configFits(gpu, config))
     throw new RangeError(`matmul: the tile ${JSON.stringify(config)} does not fit this device's limits`);
-  const storage = MATMUL_FIXED_STORAGE_BUFFERS + (epilogue?.inputs.length ?? 0) + (epilogue?.second ? 1 : 0);
+  const storage =
+    MATMUL_FIXED_STORAGE_BUFFERS + (epilogue?.inputs.length ?? 0) + (epilogue?.second ? 1 : 0) + (rowSums ? 1 : 0);
   const maxStorage = Math.min(8, gpu.limit('maxStorageBuffersPerShaderStage'));
   if (storage > maxStorage)
     throw new RangeError(`matmul: the epilogue needs ${storage} storage buffers; kernels use at most ${maxStorage}`);
-  const spec = kernelSpecFor(shape, config, epilogue);
+  const spec = kernelSpecFor(shape, config, epilogue, rowSums);
   const label: WorkLabel = { kernel: matmulKernelName(spec) };
   const wgsl = generateMatmulWgsl(spec);
   const pipeline = await getPipeline(gpu, label, wgsl, MATMUL_ENTRY_POINT);
@@ -260,6 +274,9 @@ function bindMatmul(
   if (spec.epilogue?.second && !second)
     throw new RangeError('matmul: the epilogue stores a second result, no buffer given');
   if (second) needs('C2', second, c.extent);
+  if (spec.sums && !buffers.sums) throw new RangeError('matmul: the kernel stores row sums, no buffer given');
+  if (!spec.sums && buffers.sums) throw new RangeError('matmul: a row-sums buffer was given to a kernel without them');
+  if (buffers.sums) needs('sums', buffers.sums, outer.batch * outer.m);
   const params = new Uint32Array(MATMUL_PARAM_WORDS);
   params.set([
     shape.m,
@@ -288,12 +305,18 @@ function bindMatmul(
   const bindGroup = gpu.device.createBindGroup({
     label: label.kernel,
     layout: pipeline.getBindGroupLayout(0),
-    entries: [uniform, buffers.a, buffers.b, buffers.c, ...inputs, ...(second ? [second] : [])].map(
-      (buffer, binding) => ({
-        binding,
-        resource: { buffer },
-      }),
-    ),
+    entries: [
+      uniform,
+      buffers.a,
+      buffers.b,
+      buffers.c,
+      ...inputs,
+      ...(second ? [second] : []),
+      ...(buffers.sums ? [buffers.sums] : []),
+    ].map((buffer, binding) => ({
+      binding,
+      resource: { buffer },
+    })),
   });
   return {
     label,
@@ -361,6 +384,8 @@ export function submitMatmul(gpu: GpuDevice, bound: BoundMatmul, times = 1): voi
 export interface RunMatmulOptions {
   readonly config: MatmulConfig;
   readonly epilogue?: MatmulEpilogue;
+  /** Store the row sums of op(A) too (`MatmulBuffers.sums`). */
+  readonly rowSums?: boolean;
 }
 
 /** Prepares, binds and submits one matmul inside the device's error scopes (errors name the kernel). */
@@ -370,7 +395,7 @@ export async function runMatmul(
   buffers: MatmulBuffers,
   options: RunMatmulOptions,
 ): Promise<void> {
-  const prepared = await prepareMatmul(gpu, shape, options.config, options.epilogue);
+  const prepared = await prepareMatmul(gpu, shape, options.config, options.epilogue, options.rowSums);
   const bound = await gpu.scoped(prepared.label, () => prepared.bind(buffers));
   try {
     await gpu.scoped(prepared.label, () => {

@@ -59,7 +59,11 @@ function checkPlan(graph: Graph, plan: KernelPlan, memory: MemoryPlan): void {
       if (step.kind === 'upload') continue;
       const writes =
         step.kind === 'matmul'
-          ? [step.c, ...(step.epilogue?.second ? [step.epilogue.second.out] : [])]
+          ? [
+              step.c,
+              ...(step.epilogue?.second ? [step.epilogue.second.out] : []),
+              ...(step.rowSums ? [step.rowSums] : []),
+            ]
           : step.bindings.filter((b) => b.access === 'read_write').map((b) => b.buffer);
       const reads = stepBuffers(step).filter((r) => !writes.some((w) => key(plan, w) === key(plan, r)));
       for (const r of reads)

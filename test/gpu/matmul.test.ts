@@ -420,6 +420,109 @@ describe('matmul kernels against a float64 product', () => {
     }
   }, 120_000);
 
+  it('stores the row sums of op(A) beside the product, in every layout and family', async (ctx) => {
+    const gpu = await device(ctx);
+    // One tile of every family and variant, and wide shapes whose tiles run in several columns and rows.
+    const configs = FAMILIES.flatMap(([family, subgroup, swap]) => {
+      const found = CANDIDATE_CONFIGS.find(
+        (c) =>
+          c.family === family &&
+          (c.subgroup !== undefined) === subgroup &&
+          (c.swap === true) === swap &&
+          configFits(gpu, c),
+      );
+      return found ? [found] : [];
+    });
+    expect(configs.length).toBeGreaterThan(3);
+    const epilogue: MatmulEpilogue = {
+      wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return value; }',
+      inputs: [],
+      second: { wgsl: 'fn epilogue2(value: f32) -> f32 { return -value; }' },
+    };
+    let checked = 0;
+    for (const [transposeA, transposeB] of LAYOUTS)
+      for (const [m, n, k, batch, batchA, tiles] of [
+        [37, 41, 66, 2, 1, 'all'],
+        // Rows of vec4s (M or K a multiple of 4) for the subgroup loads, with a K remainder and without.
+        [36, 41, 66, 2, 1, 'vec4'],
+        [36, 41, 68, 2, 1, 'vec4'],
+      ] as const) {
+        const shape = matmulShape(m, n, k, { batch, batchA, transposeA, transposeB });
+        const a = data(batchA * m * k, 31 + m);
+        const b = data(batch * k * n, 32 + n);
+        const product = reference(shape, a, b);
+        // Each sum, over the float64 values of the f32 inputs, within k * 2^-23 of the sum of magnitudes.
+        const sums = { value: new Float64Array(batch * m), bound: new Float64Array(batch * m) };
+        for (let t = 0; t < batch; t++)
+          for (let i = 0; i < m; i++)
+            for (let q = 0; q < k; q++) {
+              // A is broadcast (batchA 1): every batch sums the same matrix.
+              const v = a[transposeA ? q * m + i : i * k + q] ?? NaN;
+              sums.value[t * m + i] = (sums.value[t * m + i] ?? 0) + v;
+              sums.bound[t * m + i] = (sums.bound[t * m + i] ?? 0) + k * 2 ** -23 * Math.abs(v);
+            }
+        // Every family in one layout (with the bindings after an epilogue's second result too), the subgroup
+        // tiles in every layout.
+        const plain = !transposeA && !transposeB;
+        const subgroupTile = configs.find((c) => c.subgroup !== undefined && !c.swap);
+        const chosen =
+          tiles === 'vec4'
+            ? subgroupTile
+              ? [{ ...subgroupTile, tm: 8 }]
+              : []
+            : plain
+              ? configs
+              : configs.filter((c) => c.subgroup !== undefined);
+        for (const config of chosen)
+          for (const withEpilogue of plain && tiles === 'all' ? [false, true] : [false]) {
+            const owned: GPUBuffer[] = [];
+            const make = (label: string, elements: number): GPUBuffer => {
+              const buffer = gpu.createBuffer(label, elements * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
+              owned.push(buffer);
+              return buffer;
+            };
+            try {
+              const aBuffer = gpu.upload('A', a, BufferUsage.STORAGE);
+              const bBuffer = gpu.upload('B', b, BufferUsage.STORAGE);
+              owned.push(aBuffer, bBuffer);
+              const c = make('C', batch * m * n);
+              const c2 = make('C2', batch * m * n);
+              const sumBuffer = make('sums', batch * m);
+              await runMatmul(
+                gpu,
+                shape,
+                { a: aBuffer, b: bBuffer, c, sums: sumBuffer, ...(withEpilogue ? { c2 } : {}) },
+                { config, rowSums: true, ...(withEpilogue ? { epilogue } : {}) },
+              );
+              const what = JSON.stringify({ shape, config, withEpilogue });
+              expect(firstMismatch(await gpu.readFloat32(c, batch * m * n), product), what).toBe(undefined);
+              expect(firstMismatch(await gpu.readFloat32(sumBuffer, batch * m), sums), `sums ${what}`).toBe(undefined);
+              if (withEpilogue) {
+                const negated = { value: product.value.map((v) => -v), bound: product.bound };
+                expect(firstMismatch(await gpu.readFloat32(c2, batch * m * n), negated), what).toBe(undefined);
+              }
+              checked++;
+            } finally {
+              for (const buffer of owned) buffer.destroy();
+            }
+          }
+      }
+    const subgroupTiles = configs.filter((c) => c.subgroup !== undefined).length;
+    const vec4Runs = subgroupTiles > 0 ? 2 * LAYOUTS.length : 0;
+    expect(checked).toBe(2 * configs.length + (LAYOUTS.length - 1) * subgroupTiles + vec4Runs);
+    // The buffer must come with the kernel that fills it, and only with it.
+    const x = gpu.upload('x', new Float32Array(16), BufferUsage.STORAGE);
+    try {
+      const config = CANDIDATE_CONFIGS[0] as MatmulConfig;
+      const withSums = await prepareMatmul(gpu, matmulShape(4, 4, 4), config, undefined, true);
+      expect(() => withSums.bind({ a: x, b: x, c: x })).toThrow(/row sums, no buffer/);
+      const without = await prepareMatmul(gpu, matmulShape(4, 4, 4), config);
+      expect(() => without.bind({ a: x, b: x, c: x, sums: x })).toThrow(/without them/);
+    } finally {
+      x.destroy();
+    }
+  }, 300_000);
+
   it('stores four columns at once only where N is a multiple of 4, with the epilogue applied to each', async (ctx) => {
     const gpu = await device(ctx);
     const epilogue: MatmulEpilogue = {

@@ -628,6 +628,58 @@ describe('elementwise fusion on the GPU', () => {
   );
 
   it(
+    'sums the output gradient in the weight-gradient matmul that reads it, unless the sum is read before that matmul',
+    { timeout: 300_000 },
+    async (ctx: TestContext) => {
+      devicePromise ??= openTestDevice(ctx);
+      const gpu = await devicePromise;
+      for (const early of [false, true]) {
+        const b = new GraphBuilder();
+        const dy = b.data('dy', [3, 7, 6]);
+        const x = b.data('x', [3, 7, 5]);
+        // A linear layer's bias gradient (dy summed over every axis but the last) and weight gradient dy^T x.
+        const db = b.reshape(b.sum(dy, [0, 1], true), [6]);
+        const probe = early ? b.mul(db, db) : undefined;
+        const dw = b.matmul(b.reshape(dy, [21, 6]), b.reshape(x, [21, 5]), { transposeA: true });
+        const graph = b.build({ db, dw, ...(probe ? { probe } : {}) });
+        let state = 7;
+        const random = (shape: number[]): RefTensor =>
+          makeTensor(
+            'f32',
+            shape,
+            Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => {
+              state = (state * 1103515245 + 12345) >>> 0;
+              return Math.fround((state / 2 ** 32) * 2 - 1);
+            }),
+          );
+        const inputs = { dy: random([3, 7, 6]), x: random([3, 7, 5]) };
+        const plan = planGraph(graph, { caps: deviceCaps(gpu) });
+        const folded = plan.steps.filter((st) => st.kind === 'matmul' && st.rowSums !== undefined);
+        // Read before the matmul (by the probe), the sum keeps its own kernel.
+        expect(folded).toHaveLength(early ? 0 : 1);
+        expect(plan.steps.some((st) => st.name.startsWith('reduce_sum'))).toBe(early);
+        if (!early) expect(folded[0]?.origin.ops).toEqual(['matmul', 'reduce_sum']);
+        const want = evaluate(graph, inputs);
+        const got = await runGraphOnGpu(gpu, graph, inputs);
+        for (const name of Object.keys(want)) {
+          const w = (want[name] as RefTensor).data;
+          const r = got[name]?.data ?? new Float64Array();
+          expect(r.length).toBe(w.length);
+          // Sums of 21 values (or products) below 1 in magnitude, off by at most 20 * 2^-24 * 21 < 2^-14.6 in any
+          // order; squared for the probe, whose error is then about 2 |db| times that. 2^-16 relative to the value
+          // (or absolute below 1) holds these inputs with margin and is far below one misplaced term.
+          r.forEach((v, i) => {
+            const expected = w[i] as number;
+            expect(Math.abs(v - expected), `${name}[${i}]`).toBeLessThanOrEqual(
+              2 ** -16 * Math.max(1, Math.abs(expected)),
+            );
+          });
+        }
+      }
+    },
+  );
+
+  it(
     'stores an activation beside the pre-activation the backward pass keeps, in the matmul that computes both',
     { timeout: 300_000 },
     async (ctx: TestContext) => {

@@ -120,9 +120,18 @@ export interface MatmulKernelSpec {
    * problem): element (row, col) is stored at C[col, row], and the epilogue is asked for (col, row).
    */
   readonly storeTransposed?: boolean;
+  /**
+   * Sums of an operand over the reduction, stored beside the product in the buffer bound last (`mm_S`): `rows`, the
+   * sum over k of op(A)[row, k] for every row (laid out [batch, M]); `cols`, of op(B)[k, col] for every column
+   * ([batch, N]). The values are the ones the product reads anyway, so a sum costs an add per value and one
+   * accumulator per row or column: a linear layer's bias gradient (the column sums of the output gradient, which its
+   * weight gradient reads) needs no reduction kernel of its own. The tiles of the first column (`rows`) or row
+   * (`cols`) of tiles store them.
+   */
+  readonly sums?: 'rows' | 'cols';
 }
 
-/** The storage buffers a matmul kernel binds besides A, B, C (which leaves room for 5 epilogue inputs in 8). */
+/** The storage buffers every matmul kernel binds: A, B, C (which leaves room for 5 epilogue inputs in 8). */
 export const MATMUL_FIXED_STORAGE_BUFFERS = 3;
 
 export const MATMUL_ENTRY_POINT = 'main';
@@ -148,7 +157,8 @@ export function matmulKernelName(spec: MatmulKernelSpec): string {
   return (
     `matmul_${c.family}_${layout}${vec}_${tile}${sg}${sw}` +
     (spec.epilogue ? '_epi' : '') +
-    (spec.epilogue?.second ? '2' : '')
+    (spec.epilogue?.second ? '2' : '') +
+    (spec.sums === undefined ? '' : spec.sums === 'rows' ? '_rs' : '_cs')
   );
 }
 

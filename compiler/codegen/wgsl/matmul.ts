@@ -94,6 +94,10 @@ function prelude(spec: MatmulKernelSpec): string {
   const second = spec.epilogue?.second
     ? `@group(0) @binding(${4 + epilogueInputs.length}) var<storage, read_write> mm_C2: array<${cType}>;\n${spec.epilogue.second.wgsl}`
     : '';
+  const sums =
+    spec.sums === undefined
+      ? ''
+      : `@group(0) @binding(${4 + epilogueInputs.length + (spec.epilogue?.second ? 1 : 0)}) var<storage, read_write> mm_S: array<f32>;`;
   const storeParams = passed.map((n) => `, mm_e_${n}: f32`).join('');
   return `struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
@@ -109,7 +113,7 @@ function prelude(spec: MatmulKernelSpec): string {
 @group(0) @binding(2) var<storage, read> mm_B: array<${elemB}>;
 @group(0) @binding(3) var<storage, read_write> mm_C: array<${cType}>;
 ${bindings.join('\n')}
-${second}
+${second}${sums === '' ? '' : `\n${sums}`}
 
 ${scalar('a', spec.vecA)}
 ${scalar('b', spec.vecB)}
@@ -218,6 +222,57 @@ function stores(spec: MatmulKernelSpec, tm: number, vn: number): string {
 }
 
 /**
+ * The operand sums of `MatmulKernelSpec.sums`: their accumulators (`rs_i` per row, or `cs_v` per column group as
+ * vec4s, or scalar `cs_j` per column in the broadcast family), and their stores by the tiles of the first column
+ * (row sums) or row (column sums) of tiles, one lane per value (`first`: the condition that picks it).
+ */
+function sumDeclarations(spec: MatmulKernelSpec, rows: number, cols: number, vec: boolean): string[] {
+  if (spec.sums === 'rows') return range(rows).map((i) => `  var rs_${i} = 0.0;`);
+  if (spec.sums === 'cols') return range(cols).map((v) => `  var cs_${v} = ${vec ? 'vec4<f32>(0.0)' : '0.0'};`);
+  return [];
+}
+
+/** `rs_i += a` or `cs_v += b` for the values of one reduction step or group of steps (WGSL expressions). */
+function sumUpdates(spec: MatmulKernelSpec, rows: (i: number) => string[], cols: (v: number) => string[]): string[] {
+  const total = (terms: string[]): string =>
+    terms.length === 4 ? `((${terms[0]} + ${terms[1]}) + (${terms[2]} + ${terms[3]}))` : terms.join(' + ');
+  const out: string[] = [];
+  const lines = spec.sums === 'rows' ? spec.config.tm : spec.sums === 'cols' ? -1 : 0;
+  if (lines > 0) for (const i of range(lines)) out.push(`    rs_${i} = rs_${i} + ${total(rows(i))};`);
+  if (lines < 0) {
+    for (let v = 0; ; v++) {
+      const terms = cols(v);
+      if (terms.length === 0) break;
+      out.push(`    cs_${v} = cs_${v} + ${total(terms)};`);
+    }
+  }
+  return out;
+}
+
+function sumStores(
+  spec: MatmulKernelSpec,
+  rows: number,
+  cols: { count: number; width: number; col: (v: number) => string },
+  first: { rows: string; cols: string },
+): string {
+  if (spec.sums === 'rows') {
+    const lines = range(rows).map((i) => `    if (row_${i} < mm_p.M) { mm_S[batch * mm_p.M + row_${i}] = rs_${i}; }`);
+    return `  if (mm_tileCol == 0u && ${first.rows}) {\n${lines.join('\n')}\n  }`;
+  }
+  if (spec.sums === 'cols') {
+    const lines: string[] = [];
+    for (const v of range(cols.count))
+      for (const c of range(cols.width)) {
+        const col = `${cols.col(v)}${cols.width > 1 ? ` + ${c}u` : ''}`;
+        const value = cols.width > 1 ? `cs_${v}[${c}]` : `cs_${v}`;
+        lines.push(`    if (${col} < mm_p.N) { mm_S[batch * mm_p.N + ${col}] = ${value}; }`);
+      }
+    return `  if (mm_tileRow == 0u && ${first.cols}) {\n${lines.join('\n')}\n  }`;
+  }
+  return '';
+}
+
+/**
  * A loads shared by the lanes of a subgroup (register family, wgY = 1, so every lane needs the same TM x 4 values of
  * A per reduction step). The values are numbered and lane s of load group g loads value g*S + s, as one vec4 where
  * the layout allows it; `value(i, kk)` then takes A[row_i, k + kk] from its lane with `subgroupBroadcast`. Lanes past
@@ -227,7 +282,13 @@ function stores(spec: MatmulKernelSpec, tm: number, vn: number): string {
 function subgroupA(
   spec: MatmulKernelSpec,
   sg: number,
-): { setup: string[]; loads: string[]; value: (i: number, kk: number) => string } {
+): {
+  setup: string[];
+  loads: string[];
+  value: (i: number, kk: number) => string;
+  /** Row sums (`MatmulKernelSpec.sums`): each lane adds up what it loads, `rowSum` gathers a row's total at the end. */
+  partial: { type: string; loaded: string[]; rowSum: (i: number) => string };
+} {
   const { tm } = spec.config;
   const setup: string[] = [];
   const loads: string[] = [];
@@ -240,7 +301,17 @@ function subgroupA(
       loads.push(`    let sav_${g} = mm_A[(${indexA(spec, `rt_${g}`, 'k')}) >> 2u];`);
     for (const i of range(tm))
       loads.push(`    let sa_${i} = subgroupBroadcast(sav_${Math.floor(i / sg)}, ${i % sg}u);`);
-    return { setup, loads, value: (i, kk) => `sa_${i}[${kk}]` };
+    const groups = range(Math.ceil(tm / sg));
+    return {
+      setup,
+      loads,
+      value: (i, kk) => `sa_${i}[${kk}]`,
+      partial: {
+        type: 'vec4<f32>',
+        loaded: groups.map((g) => `sav_${g}`),
+        rowSum: (i) => `dot(subgroupBroadcast(sp_${Math.floor(i / sg)}, ${i % sg}u), vec4<f32>(1.0))`,
+      },
+    };
   }
   if (spec.transposeA && spec.vecA && tm % 4 === 0) {
     // Value c = 4q + kk is the vec4 A[row_4q .. row_4q + 3, k + kk] (contiguous in the stored [K, M]).
@@ -251,7 +322,20 @@ function subgroupA(
     }
     for (const c of range(tm))
       loads.push(`    let sa_${c} = subgroupBroadcast(sag_${Math.floor(c / sg)}, ${c % sg}u);`);
-    return { setup, loads, value: (i, kk) => `sa_${4 * Math.floor(i / 4) + kk}[${i % 4}]` };
+    const part = (c: number): string => `subgroupBroadcast(sp_${Math.floor(c / sg)}, ${c % sg}u)[`;
+    return {
+      setup,
+      loads,
+      value: (i, kk) => `sa_${4 * Math.floor(i / 4) + kk}[${i % 4}]`,
+      partial: {
+        type: 'vec4<f32>',
+        loaded: range(Math.ceil(tm / sg)).map((g) => `sag_${g}`),
+        rowSum: (i) =>
+          range(4)
+            .map((kk) => `${part(4 * Math.floor(i / 4) + kk)}${i % 4}]`)
+            .join(' + '),
+      },
+    };
   }
   // Any layout, element by element: value c = 4i + kk is A[row_i, k + kk].
   for (const g of range(Math.ceil((4 * tm) / sg))) {
@@ -259,10 +343,20 @@ function subgroupA(
     setup.push(`  let src_${g} = min(mm_rowBase + (sc_${g} >> 2u), mm_p.M - 1u);`);
     loads.push(`    let sas_${g} = mm_a(${indexA(spec, `src_${g}`, `k + (sc_${g} & 3u)`)});`);
   }
+  const value = (i: number, kk: number): string =>
+    `subgroupBroadcast(sas_${Math.floor((4 * i + kk) / sg)}, ${(4 * i + kk) % sg}u)`;
   return {
     setup,
     loads,
-    value: (i, kk) => `subgroupBroadcast(sas_${Math.floor((4 * i + kk) / sg)}, ${(4 * i + kk) % sg}u)`,
+    value,
+    partial: {
+      type: 'f32',
+      loaded: range(Math.ceil((4 * tm) / sg)).map((g) => `sas_${g}`),
+      rowSum: (i) =>
+        range(4)
+          .map((kk) => value(i, kk).replace('sas_', 'sp_'))
+          .join(' + '),
+    },
   };
 }
 
@@ -299,8 +393,12 @@ ${tileHead()}
   if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
   if (spec.vecB && !spec.transposeB) for (const v of range(vn)) out.push(`  let cg_${v} = min(col_${v}, mm_p.N - 4u);`);
   for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
+  out.push(...sumDeclarations(spec, tm, vn, true));
   const shared = sg === undefined ? undefined : subgroupA(spec, sg);
   if (shared) out.push(...shared.setup);
+  // Row sums with shared A loads: per-lane sums of the loaded values, gathered per row after the loop.
+  const partials = spec.sums === 'rows' && shared ? shared.partial : undefined;
+  if (partials) partials.loaded.forEach((_, g) => out.push(`  var sp_${g} = ${partials.type}(0.0);`));
   out.push(`  let mm_k4 = mm_p.K & ~3u;
   for (var k = 0u; k < mm_k4; k = k + 4u) {`);
   // a_i_kk: scalar A[row_i, k + kk].
@@ -340,6 +438,15 @@ ${tileHead()}
   // compilers (llvmpipe) every write of a loop-carried variable is a blend with the execution mask plus a spill
   // store, which four chained fma into the accumulator paid four times.
   for (const kk of range(4)) for (const v of range(vn)) out.push(`    let b_${kk}_${v} = ${bExpr(kk, v)};`);
+  if (partials) partials.loaded.forEach((name, g) => out.push(`    sp_${g} = sp_${g} + ${name};`));
+  else
+    out.push(
+      ...sumUpdates(
+        spec,
+        (i) => range(4).map((kk) => aVal(i, kk)),
+        (v) => (v < vn ? range(4).map((kk) => `b_${kk}_${v}`) : []),
+      ),
+    );
   for (const i of range(tm))
     for (const v of range(vn)) {
       let sum = `vec4<f32>(${aVal(i, 0)}) * b_0_${v}`;
@@ -365,8 +472,26 @@ ${tileHead()}
     out.push(`    let a_${i} = ${a};`);
     for (const v of range(vn)) out.push(`    acc_${i}_${v} = fma(vec4<f32>(a_${i}), b_${v}, acc_${i}_${v});`);
   }
+  out.push(
+    ...sumUpdates(
+      spec,
+      (i) => [`a_${i}`],
+      (v) => (v < vn ? [`b_${v}`] : []),
+    ),
+  );
   out.push(`  }`);
   out.push(stores(spec, tm, vn));
+  // The gathering broadcasts run in uniform control flow, before the stores' lane test.
+  if (partials) for (const i of range(tm)) out.push(`  rs_${i} = rs_${i} + ${partials.rowSum(i)};`);
+  if (spec.sums)
+    out.push(
+      sumStores(
+        spec,
+        tm,
+        { count: vn, width: 4, col: (v) => `col_${v}` },
+        { rows: 'lid.x == 0u', cols: 'lid.y == 0u' },
+      ),
+    );
   out.push(`}`);
   return out.join('\n');
 }
@@ -399,6 +524,7 @@ ${tileHead()}
   for (const i of range(tm)) out.push(`  let row_${i} = mm_rowTile + lid.y * ${tm}u + ${i}u;`);
   for (const v of range(vn)) out.push(`  let col_${v} = mm_colTile + ${4 * v * wgX}u + lid.x * 4u;`);
   for (const i of range(tm)) for (const v of range(vn)) out.push(`  var acc_${i}_${v} = vec4<f32>(0.0);`);
+  out.push(...sumDeclarations(spec, tm, vn, true));
   out.push(`  for (var k0 = 0u; k0 < mm_p.K; k0 = k0 + ${bk}u) {
     for (var j = 0u; j < ${perA}u; j = j + 1u) {
       let e = j * ${threads}u + lidx;
@@ -433,10 +559,27 @@ ${tileHead()}
   }
   for (const i of range(tm))
     for (const v of range(vn)) out.push(`      acc_${i}_${v} = fma(vec4<f32>(a_${i}), b_${v}, acc_${i}_${v});`);
+  // Out-of-range slab elements are zeros, which add nothing to a sum.
+  out.push(
+    ...sumUpdates(
+      spec,
+      (i) => [`a_${i}`],
+      (v) => (v < vn ? [`b_${v}`] : []),
+    ).map((line) => `  ${line}`),
+  );
   out.push(`    }
     workgroupBarrier();
   }`);
   out.push(stores(spec, tm, vn));
+  if (spec.sums)
+    out.push(
+      sumStores(
+        spec,
+        tm,
+        { count: vn, width: 4, col: (v) => `col_${v}` },
+        { rows: 'lid.x == 0u', cols: 'lid.y == 0u' },
+      ),
+    );
   out.push(`}`);
   return out.join('\n');
 }
@@ -477,6 +620,7 @@ ${tileHead()}
   const aRowGroups = spec.transposeA && spec.vecA && tm % 4 === 0;
   if (aRowGroups) for (const g of range(tm / 4)) out.push(`  let rg_${g} = min(row_${4 * g}, mm_p.M - 4u);`);
   for (const i of range(tm)) for (const j of range(tn)) out.push(`  var acc_${i}_${j} = 0.0;`);
+  out.push(...sumDeclarations(spec, tm, tn, false));
   out.push(`  let mm_k4 = mm_p.K & ~3u;
   for (var k = 0u; k < mm_k4; k = k + 4u) {`);
   if (!spec.transposeA && spec.vecA) {
@@ -500,6 +644,13 @@ ${tileHead()}
     for (const i of range(tm))
       for (const j of range(tn)) out.push(`    acc_${i}_${j} = fma(a_${i}_${kk}, b_${kk}_${j}, acc_${i}_${j});`);
   }
+  out.push(
+    ...sumUpdates(
+      spec,
+      (i) => range(4).map((kk) => `a_${i}_${kk}`),
+      (j) => (j < tn ? range(4).map((kk) => `b_${kk}_${j}`) : []),
+    ),
+  );
   out.push(`  }
   for (var k = mm_k4; k < mm_p.K; k = k + 1u) {`);
   for (const j of range(tn)) out.push(`    let b_${j} = mm_b(${indexB(spec, 'k', `cc_${j}`)});`);
@@ -507,12 +658,23 @@ ${tileHead()}
     out.push(`    let a_${i} = mm_a(${indexA(spec, `rc_${i}`, 'k')});`);
     for (const j of range(tn)) out.push(`    acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});`);
   }
+  out.push(
+    ...sumUpdates(
+      spec,
+      (i) => [`a_${i}`],
+      (j) => (j < tn ? [`b_${j}`] : []),
+    ),
+  );
   out.push(`  }`);
   for (const i of range(tm))
     for (const j of range(tn))
       out.push(
         `  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j}${columnArgs(spec, `row_${i}`, `col_${j}`)}${elementArgs(spec, `row_${i}`, `col_${j}`)});`,
       );
+  if (spec.sums)
+    out.push(
+      sumStores(spec, tm, { count: tn, width: 1, col: (j) => `col_${j}` }, { rows: 'lid.x == 0u', cols: 'true' }),
+    );
   out.push(`}`);
   return out.join('\n');
 }

@@ -205,6 +205,10 @@ export function lowerMatmul(
   // A batch of A's against one shared B (a linear layer over [B, N, D] tokens) is one matmul of batch x M rows:
   // A's batches and C's are contiguous row blocks, and one tall problem fills tiles better than many short ones.
   const foldRows = batch > 1 && b.batch === 1 && a.batch === batch && !eq.attrs.transposeA && !layout;
+  const rowSums = ctx.matmulRowSums?.(eq);
+  // One matrix, so A is neither broadcast nor copied; f32 and contiguous, so it is read as it is stored.
+  if (rowSums && (batch !== 1 || a.matrix || argAt(eq, 0).type.dtype !== 'f32'))
+    throw new RangeError('row sums are folded into a matmul of one f32 matrix reading A as it is stored');
   steps.push({
     kind: 'matmul',
     name: 'matmul',
@@ -223,6 +227,7 @@ export function lowerMatmul(
     b: b.buffer,
     c,
     ...(fused ? { epilogue: { ...fused.epilogue(foldRows), ...(fused.second ? { second: fused.second } : {}) } } : {}),
+    ...(rowSums ? { rowSums } : {}),
   });
   if (wide) {
     const elements = batch * m * n;

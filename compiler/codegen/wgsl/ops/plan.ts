@@ -24,6 +24,7 @@ import { lowerMatmul, matmulEpilogue } from './linalg.js';
 import { findMatmulViews, type MatmulViews } from './views.js';
 import { layerNormKernel, plainGrad, reduceSteps, type NormGradSource } from './reduce.js';
 import { softmaxGradKernel } from './softmax.js';
+import { foldedRowSums } from './sums.js';
 import { WGSL_RULES, type LowerContext, type Lowered, type WgslRule } from './rules.js';
 
 export interface PlanOptions {
@@ -124,6 +125,23 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     const w = views.operands.get(v.id);
     return w && { buffer: ctx.buffer(w.source), base: w.base, strides: w.strides };
   };
+  // Bias gradients computed by the weight gradients' matmuls (sums.ts); a reduction fused with its input's group
+  // keeps its own kernel.
+  const sums = fusion
+    ? foldedRowSums(
+        graph,
+        shapeOf,
+        (mm) => !attended.has(mm.out.id) && !views.operands.has(mm.args[0]?.id ?? -1) && !views.skipped.has(mm.out.id),
+      )
+    : new Map<number, EquationOf<'reduce_sum'>>();
+  for (const [id, r] of [...sums]) if (prologues.has(r.out.id)) sums.delete(id);
+  const folded = new Map([...sums.values()].map((r) => [r.out.id, r]));
+  ctx.matmulRowSums = (mm) => {
+    const r = sums.get(mm.out.id);
+    if (!r) return undefined;
+    own(r.out, `%${r.out.id}:${r.op}`);
+    return ctx.buffer(r.out);
+  };
   /** The operands and expression of the fused group rooted at `root`, over its external operands' loads. */
   const groupOperands = (
     root: Equation,
@@ -180,7 +198,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
       });
       continue;
     }
-    if (views.skipped.has(eq.out.id)) continue;
+    if (views.skipped.has(eq.out.id) || folded.has(eq.out.id)) continue;
     const into = views.results.get(eq.out.id);
     if (into && eq.op === 'matmul') {
       // The product goes straight into the transpose's layout: the transpose's result is this step's (the first
@@ -398,7 +416,17 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
     const origin = { values: [eq.out.id], ops: [eq.op], ...(eq.span ? { span: eq.span } : {}) };
     for (const step of lowered) steps.push({ ...step, origin });
   }
-  return { values, aliases, temps, steps };
+  // A matmul storing row sums computes their reduction too.
+  const withSums = steps.map((step): PlannedStep => {
+    const r = step.kind === 'matmul' && step.rowSums?.kind === 'value' ? folded.get(step.rowSums.id) : undefined;
+    return r
+      ? {
+          ...step,
+          origin: { ...step.origin, values: [...step.origin.values, r.out.id], ops: [...step.origin.ops, r.op] },
+        }
+      : step;
+  });
+  return { values, aliases, temps, steps: withSums };
 }
 
 /** The most operands an epilogue reads besides the product (A, B and C take 3 of a kernel's 8 storage buffers). */

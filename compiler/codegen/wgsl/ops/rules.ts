@@ -41,6 +41,8 @@ export interface LowerContext {
    * for operands with a buffer of their own.
    */
   operandView?(v: Value): { buffer: BufferRef; base: number; strides: readonly number[] } | undefined;
+  /** Where a matmul stores the row sums of op(A) beside its product (sums.ts), if the plan folds a reduction in. */
+  matmulRowSums?(eq: EquationOf<'matmul'>): BufferRef | undefined;
 }
 
 /** A rule's result: kernel steps writing the equation's buffer, or an alias of its first argument's buffer. */
