@@ -157,6 +157,20 @@ const FAMILIES = [
   ['workgroup', false, false],
 ] as const;
 
+/** The first candidate tile of every family and variant in `FAMILIES` that fits the device. */
+function oneTileOfEachFamily(gpu: GpuDevice): MatmulConfig[] {
+  return FAMILIES.flatMap(([family, subgroup, swap]) => {
+    const found = CANDIDATE_CONFIGS.find(
+      (c) =>
+        c.family === family &&
+        (c.subgroup !== undefined) === subgroup &&
+        (c.swap === true) === swap &&
+        configFits(gpu, c),
+    );
+    return found ? [found] : [];
+  });
+}
+
 describe('matmul kernels against a float64 product', () => {
   it.for(CANDIDATE_CONFIGS.map((config) => [describeConfig(config), config] as const))(
     '%s: random shapes in every layout',
@@ -378,17 +392,7 @@ describe('matmul kernels against a float64 product', () => {
         return buffer;
       };
       try {
-        // One tile of every family and variant (register, subgroup, swapped, broadcast, workgroup).
-        const configs = FAMILIES.flatMap(([family, subgroup, swap]) => {
-          const found = CANDIDATE_CONFIGS.find(
-            (c) =>
-              c.family === family &&
-              (c.subgroup !== undefined) === subgroup &&
-              (c.swap === true) === swap &&
-              configFits(gpu, c),
-          );
-          return found ? [found] : [];
-        });
+        const configs = oneTileOfEachFamily(gpu);
         for (const config of configs) {
           const c = gpu.createBuffer('C', 2 * 13 * n * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
           const c2 = gpu.createBuffer('C2', 2 * 13 * n * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
@@ -423,16 +427,7 @@ describe('matmul kernels against a float64 product', () => {
   it('stores the row sums of op(A) beside the product, in every layout and family', async (ctx) => {
     const gpu = await device(ctx);
     // One tile of every family and variant, and wide shapes whose tiles run in several columns and rows.
-    const configs = FAMILIES.flatMap(([family, subgroup, swap]) => {
-      const found = CANDIDATE_CONFIGS.find(
-        (c) =>
-          c.family === family &&
-          (c.subgroup !== undefined) === subgroup &&
-          (c.swap === true) === swap &&
-          configFits(gpu, c),
-      );
-      return found ? [found] : [];
-    });
+    const configs = oneTileOfEachFamily(gpu);
     expect(configs.length).toBeGreaterThan(3);
     const epilogue: MatmulEpilogue = {
       wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return value; }',

@@ -232,21 +232,21 @@ function sumDeclarations(spec: MatmulKernelSpec, rows: number, cols: number, vec
   return [];
 }
 
-/** `rs_i += a` or `cs_v += b` for the values of one reduction step or group of steps (WGSL expressions). */
-function sumUpdates(spec: MatmulKernelSpec, rows: (i: number) => string[], cols: (v: number) => string[]): string[] {
+/**
+ * `rs_i += a` for the tile's rows (`spec.config.tm`), or `cs_v += b` for its `cols` column groups: the values (WGSL
+ * expressions) of one reduction step or group of steps.
+ */
+function sumUpdates(
+  spec: MatmulKernelSpec,
+  rowTerms: (i: number) => string[],
+  cols: number,
+  colTerms: (v: number) => string[],
+): string[] {
   const total = (terms: string[]): string =>
     terms.length === 4 ? `((${terms[0]} + ${terms[1]}) + (${terms[2]} + ${terms[3]}))` : terms.join(' + ');
-  const out: string[] = [];
-  const lines = spec.sums === 'rows' ? spec.config.tm : spec.sums === 'cols' ? -1 : 0;
-  if (lines > 0) for (const i of range(lines)) out.push(`    rs_${i} = rs_${i} + ${total(rows(i))};`);
-  if (lines < 0) {
-    for (let v = 0; ; v++) {
-      const terms = cols(v);
-      if (terms.length === 0) break;
-      out.push(`    cs_${v} = cs_${v} + ${total(terms)};`);
-    }
-  }
-  return out;
+  if (spec.sums === 'rows') return range(spec.config.tm).map((i) => `    rs_${i} = rs_${i} + ${total(rowTerms(i))};`);
+  if (spec.sums === 'cols') return range(cols).map((v) => `    cs_${v} = cs_${v} + ${total(colTerms(v))};`);
+  return [];
 }
 
 function sumStores(
@@ -254,10 +254,10 @@ function sumStores(
   rows: number,
   cols: { count: number; width: number; col: (v: number) => string },
   first: { rows: string; cols: string },
-): string {
+): string[] {
   if (spec.sums === 'rows') {
     const lines = range(rows).map((i) => `    if (row_${i} < mm_p.M) { mm_S[batch * mm_p.M + row_${i}] = rs_${i}; }`);
-    return `  if (mm_tileCol == 0u && ${first.rows}) {\n${lines.join('\n')}\n  }`;
+    return [`  if (mm_tileCol == 0u && ${first.rows}) {`, ...lines, '  }'];
   }
   if (spec.sums === 'cols') {
     const lines: string[] = [];
@@ -267,9 +267,9 @@ function sumStores(
         const value = cols.width > 1 ? `cs_${v}[${c}]` : `cs_${v}`;
         lines.push(`    if (${col} < mm_p.N) { mm_S[batch * mm_p.N + ${col}] = ${value}; }`);
       }
-    return `  if (mm_tileRow == 0u && ${first.cols}) {\n${lines.join('\n')}\n  }`;
+    return [`  if (mm_tileRow == 0u && ${first.cols}) {`, ...lines, '  }'];
   }
-  return '';
+  return [];
 }
 
 /**
@@ -354,7 +354,7 @@ function subgroupA(
       loaded: range(Math.ceil((4 * tm) / sg)).map((g) => `sas_${g}`),
       rowSum: (i) =>
         range(4)
-          .map((kk) => value(i, kk).replace('sas_', 'sp_'))
+          .map((kk) => `subgroupBroadcast(sp_${Math.floor((4 * i + kk) / sg)}, ${(4 * i + kk) % sg}u)`)
           .join(' + '),
     },
   };
@@ -444,7 +444,8 @@ ${tileHead()}
       ...sumUpdates(
         spec,
         (i) => range(4).map((kk) => aVal(i, kk)),
-        (v) => (v < vn ? range(4).map((kk) => `b_${kk}_${v}`) : []),
+        vn,
+        (v) => range(4).map((kk) => `b_${kk}_${v}`),
       ),
     );
   for (const i of range(tm))
@@ -476,22 +477,22 @@ ${tileHead()}
     ...sumUpdates(
       spec,
       (i) => [`a_${i}`],
-      (v) => (v < vn ? [`b_${v}`] : []),
+      vn,
+      (v) => [`b_${v}`],
     ),
   );
   out.push(`  }`);
   out.push(stores(spec, tm, vn));
   // The gathering broadcasts run in uniform control flow, before the stores' lane test.
   if (partials) for (const i of range(tm)) out.push(`  rs_${i} = rs_${i} + ${partials.rowSum(i)};`);
-  if (spec.sums)
-    out.push(
-      sumStores(
-        spec,
-        tm,
-        { count: vn, width: 4, col: (v) => `col_${v}` },
-        { rows: 'lid.x == 0u', cols: 'lid.y == 0u' },
-      ),
-    );
+  out.push(
+    ...sumStores(
+      spec,
+      tm,
+      { count: vn, width: 4, col: (v) => `col_${v}` },
+      { rows: 'lid.x == 0u', cols: 'lid.y == 0u' },
+    ),
+  );
   out.push(`}`);
   return out.join('\n');
 }
@@ -564,22 +565,22 @@ ${tileHead()}
     ...sumUpdates(
       spec,
       (i) => [`a_${i}`],
-      (v) => (v < vn ? [`b_${v}`] : []),
+      vn,
+      (v) => [`b_${v}`],
     ).map((line) => `  ${line}`),
   );
   out.push(`    }
     workgroupBarrier();
   }`);
   out.push(stores(spec, tm, vn));
-  if (spec.sums)
-    out.push(
-      sumStores(
-        spec,
-        tm,
-        { count: vn, width: 4, col: (v) => `col_${v}` },
-        { rows: 'lid.x == 0u', cols: 'lid.y == 0u' },
-      ),
-    );
+  out.push(
+    ...sumStores(
+      spec,
+      tm,
+      { count: vn, width: 4, col: (v) => `col_${v}` },
+      { rows: 'lid.x == 0u', cols: 'lid.y == 0u' },
+    ),
+  );
   out.push(`}`);
   return out.join('\n');
 }
@@ -648,7 +649,8 @@ ${tileHead()}
     ...sumUpdates(
       spec,
       (i) => range(4).map((kk) => `a_${i}_${kk}`),
-      (j) => (j < tn ? range(4).map((kk) => `b_${kk}_${j}`) : []),
+      tn,
+      (j) => range(4).map((kk) => `b_${kk}_${j}`),
     ),
   );
   out.push(`  }
@@ -662,7 +664,8 @@ ${tileHead()}
     ...sumUpdates(
       spec,
       (i) => [`a_${i}`],
-      (j) => (j < tn ? [`b_${j}`] : []),
+      tn,
+      (j) => [`b_${j}`],
     ),
   );
   out.push(`  }`);
@@ -671,10 +674,9 @@ ${tileHead()}
       out.push(
         `  mm_store(batch, row_${i}, col_${j}, acc_${i}_${j}${columnArgs(spec, `row_${i}`, `col_${j}`)}${elementArgs(spec, `row_${i}`, `col_${j}`)});`,
       );
-  if (spec.sums)
-    out.push(
-      sumStores(spec, tm, { count: tn, width: 1, col: (j) => `col_${j}` }, { rows: 'lid.x == 0u', cols: 'true' }),
-    );
+  out.push(
+    ...sumStores(spec, tm, { count: tn, width: 1, col: (j) => `col_${j}` }, { rows: 'lid.x == 0u', cols: 'true' }),
+  );
   out.push(`}`);
   return out.join('\n');
 }

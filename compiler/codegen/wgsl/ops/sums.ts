@@ -27,7 +27,11 @@ export function foldedRowSums(
   graph.equations.forEach((eq, i) => {
     defs.set(eq.out.id, eq);
     position.set(eq.out.id, i);
-    for (const a of eq.args) readers.set(a.id, [...(readers.get(a.id) ?? []), eq]);
+    for (const a of eq.args) {
+      const list = readers.get(a.id);
+      if (list) list.push(eq);
+      else readers.set(a.id, [eq]);
+    }
   });
   /** The value a chain of reshapes starts from. */
   const root = (v: Value): number => {
@@ -54,7 +58,9 @@ export function foldedRowSums(
     const axes = [...eq.attrs.axes].sort((p, q) => p - q);
     if (axes.length !== shape.length - 1 || axes.some((axis, i) => axis !== i)) continue;
     const id = root(x);
-    byInput.set(id, [...(byInput.get(id) ?? []), eq]);
+    const list = byInput.get(id);
+    if (list) list.push(eq);
+    else byInput.set(id, [eq]);
   }
   const result = new Map<number, EquationOf<'reduce_sum'>>();
   const claimed = new Set<number>();
