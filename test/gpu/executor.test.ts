@@ -302,6 +302,34 @@ describe('the graph executor', () => {
     },
   );
 
+  // gelu(x) = x Phi(x) with Phi through erfc on both sides (spec/ir.md): erfc's relative error below 1.2e-7 carries
+  // over to Phi, so gelu keeps its relative accuracy in the left tail, where 1 + erf(x / sqrt 2) would cancel. On top
+  // of that come f32 roundings: z^2 = x^2 / 2 to a relative 2u, so exp's argument to about x^2 u absolutely; exp
+  // itself within 3 + 2|arg| ulp (Vulkan), arg about -(x^2 / 2 + 1.3); and a few in the products (u = 2^-24). Below
+  // -5 the float64 reference itself (1 + erf) loses relative accuracy.
+  it('computes gelu within its relative bound of the float64 reference over [-5, 6]', async (ctx: TestContext) => {
+    const gpu = await openTestDevice(ctx);
+    try {
+      const n = 3601;
+      const xs = Array.from({ length: n }, (_, i) => Math.fround(-5 + (11 * i) / (n - 1)));
+      const b = new GraphBuilder();
+      const graph = b.build({ y: b.gelu(b.data('x', [n])) });
+      const got = (await runGraphOnGpu(gpu, graph, { x: { dtype: 'f32', shape: [n], data: xs } })).y?.data;
+      const want = evaluate(graph, { x: { dtype: 'f32', shape: [n], data: Float64Array.from(xs) } }).y?.data;
+      let worst = 0;
+      xs.forEach((x, i) => {
+        const w = want?.[i] ?? NaN;
+        const bound = 1.2e-7 + (10 + 2 * x * x) * 2 ** -24;
+        // At x = 0 the product is exact; elsewhere the error relative to the reference, as a share of the bound.
+        const err = Math.abs((got?.[i] ?? NaN) - w);
+        worst = Math.max(worst, (x === 0 ? err : err / Math.abs(w)) / bound);
+      });
+      expect(worst).toBeLessThan(1);
+    } finally {
+      gpu.dispose();
+    }
+  }, 120_000);
+
   it('computes in f16 storage where the device has shader-f16, rounding each result to half precision', async (ctx: TestContext) => {
     const gpu = await openTestDevice(ctx);
     try {
