@@ -39,7 +39,8 @@ async function subgroupDevice(ctx: TestContext): Promise<GpuDevice> {
 
 const arbCase = fc.record({
   batch: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 }),
-  n: fc.integer({ min: 1, max: 19 }),
+  // Up to 19 query rows (one block of up to 3 rows per lane), or over 128 (two blocks of 9 rows per lane).
+  n: fc.oneof(fc.integer({ min: 1, max: 19 }), fc.integer({ min: 129, max: 140 })),
   m: fc.integer({ min: 1, max: 19 }),
   d: fc.constantFrom(4, 8, 16),
   dv: fc.constantFrom(4, 8, 16),
@@ -66,6 +67,7 @@ describe('fused attention on the GPU', () => {
     async (ctx) => {
       const gpu = await subgroupDevice(ctx);
       let fused = 0;
+      let tall = 0;
       for (const c of fc.sample(arbCase, { numRuns: 24, seed: 0xa77 })) {
         const b = new GraphBuilder();
         const inputs: Record<string, RefTensor> = {};
@@ -108,6 +110,7 @@ describe('fused attention on the GPU', () => {
           names.join(', '),
         ).toBe(false);
         fused++;
+        if (names.some((s) => /^attention\[f32:sg\d+:r\d+:/.test(s))) tall++;
         const want = (evaluate(graph, inputs).out as RefTensor).data;
         const got = (await runGraphOnGpu(gpu, graph, inputs)).out?.data ?? new Float64Array();
         expect(got.length).toBe(want.length);
@@ -118,6 +121,8 @@ describe('fused attention on the GPU', () => {
           );
       }
       expect(fused).toBe(24);
+      // Kernels with several rows per invocation (n > 8 with 8 lanes) are among them.
+      expect(tall).toBeGreaterThan(4);
     },
   );
 

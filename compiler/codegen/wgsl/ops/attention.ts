@@ -13,11 +13,11 @@
  * `slice(transpose(qkv))` split into heads (compose.ts), so the split's copies are not made; O is written straight
  * into T's layout. Neither the scores nor the probabilities are ever stored.
  *
- * The kernel: one workgroup of S invocations (one subgroup, S its size) per batch index (image and head) and block of S
- * query rows, one query row per invocation. For each key the lanes split the loads of the key's K and V rows (one vec4
- * per lane and round) and `subgroupBroadcast` hands every value to every lane: on llvmpipe a storage load whose address
- * is not a constant costs a loop over the lanes, so the subgroup loads each K and V value once instead of once per
- * lane. Keys go in blocks of 8 with an online softmax: the block's scores, their running maximum, one rescaling of the
+ * The kernel: one workgroup of S invocations (one subgroup, S its size) per batch index (image and head) and block of
+ * S * R query rows, R rows per invocation (`attentionRowsPerLane`). For each key the lanes split the loads of the key's
+ * K and V rows (one vec4 per lane and round) and `subgroupBroadcast` hands every value to every lane, where all R rows
+ * read it: on llvmpipe a storage load whose address is not a constant costs a loop over the lanes, so the subgroup
+ * loads each K and V value once per block instead of once per lane and row. Keys go in blocks of 8 with an online softmax: the block's scores, their running maximum, one rescaling of the
  * accumulators per block, `exp2` of each score less the maximum (the scale folded with log2 e into Q). Each row's
  * result is the accumulated sum over the sum of the weights, as softmax then matmul compute it, with the sums in a
  * different order.
@@ -56,10 +56,29 @@ export interface AttentionSpec extends AttentionProblem {
   readonly out: AttentionView;
   /** The subgroup size: the invocations per workgroup. */
   readonly lanes: number;
+  /** Query rows per invocation (default 1): the subgroup's loads of each key's K and V rows serve them all. */
+  readonly rowsPerLane?: number;
 }
 
 /** The widest Q/K and V rows the kernel takes (its loads and dot products are unrolled over them). */
 export const MAX_ATTENTION_WIDTH = 128;
+
+/**
+ * The most query rows one invocation takes. The kernel is unrolled over them (a 16-row kernel is about 2,000 lines
+ * of WGSL, compiled by llvmpipe in about 0.13 s).
+ */
+export const MAX_ATTENTION_ROWS_PER_LANE = 16;
+
+/**
+ * Query rows per invocation for `n` rows and subgroups of `lanes`: as few blocks of rows as the cap allows, the rows
+ * spread evenly over them. Every block loads each key's K and V rows once (on llvmpipe the loads, not the arithmetic,
+ * bound this kernel), so fewer, taller blocks load less: at n = 50 with 8 lanes, one block of 7 rows per lane instead
+ * of seven blocks of one measured about 1.4 times faster, and at n = 197 two blocks of 13 about 1.6 times.
+ */
+export function attentionRowsPerLane(n: number, lanes: number): number {
+  const blocks = Math.ceil(n / (lanes * MAX_ATTENTION_ROWS_PER_LANE));
+  return Math.max(1, Math.ceil(n / (lanes * blocks)));
+}
 
 /** Keys per online-softmax block. */
 const KEY_BLOCK = 8;
@@ -70,16 +89,18 @@ const sameBuffer = (a: BufferRef, b: BufferRef): boolean =>
 /** The fused kernel for `spec` (vec4 access: every view's base and strides multiples of 4; checked). */
 export function attentionKernel(spec: AttentionSpec, caps: DeviceCaps): WgslKernel {
   const { n, m, d, dv, lanes: S } = spec;
+  const R = spec.rowsPerLane ?? 1;
   const views = [spec.q, spec.k, spec.v, spec.out];
   const aligned = (x: number): boolean => x % 4 === 0;
   if (d % 4 !== 0 || dv % 4 !== 0 || !views.every((w) => aligned(w.base) && aligned(w.row) && w.batch.every(aligned)))
     throw new RangeError('attention kernel: widths, bases and strides must be multiples of 4');
   if (n < 1 || m < 1 || S < 1) throw new RangeError('attention kernel: empty problem');
+  if (!Number.isInteger(R) || R < 1) throw new RangeError('attention kernel: rowsPerLane must be a positive integer');
   const d4 = d / 4;
   const dv4 = dv / 4;
   const slots = d4 + dv4;
   const rounds = Math.ceil(slots / S);
-  const blocks = Math.ceil(n / S);
+  const blocks = Math.ceil(n / (S * R));
   const batches = sizeOf(spec.batch);
   const workgroups = blocks * batches;
 
@@ -117,14 +138,21 @@ export function attentionKernel(spec: AttentionSpec, caps: DeviceCaps): WgslKern
       `    oq += c * ${st(spec.q)}u; ok += c * ${st(spec.k)}u; ov += c * ${st(spec.v)}u; oo += c * ${st(spec.out)}u; }`,
     );
   }
-  emit(`  let row = qb * ${S}u + lid;`);
-  emit(`  let qr = (oq + min(row, ${n - 1}u) * ${spec.q.row}u) >> 2u;`);
+  // Rows qb * S * R + rho * S + lid for rho < R: each per-row name carries its rho.
+  const rows = Array.from({ length: R }, (_, rho) => rho);
+  for (const rho of rows) {
+    emit(`  let row${rho} = qb * ${S * R}u + ${rho * S}u + lid;`);
+    emit(`  let qr${rho} = (oq + min(row${rho}, ${n - 1}u) * ${spec.q.row}u) >> 2u;`);
+  }
   // Scores in base 2: q * scale * log2(e), so exp(x * scale) = exp2(q' . k).
   const c = Math.fround(spec.scale * Math.LOG2E);
-  for (let i = 0; i < d4; i++) emit(`  let q${i} = ${qName}[qr + ${i}u] * bitcast<f32>(${f32Bits(c)}u);`);
-  for (let i = 0; i < dv4; i++) emit(`  var acc${i} = vec4<f32>(0.0);`);
-  emit(`  var mx = -3.0e38;`);
-  emit(`  var l = 0.0;`);
+  for (const rho of rows) {
+    for (let i = 0; i < d4; i++)
+      emit(`  let q${rho}_${i} = ${qName}[qr${rho} + ${i}u] * bitcast<f32>(${f32Bits(c)}u);`);
+    for (let i = 0; i < dv4; i++) emit(`  var acc${rho}_${i} = vec4<f32>(0.0);`);
+    emit(`  var mx${rho} = -3.0e38;`);
+    emit(`  var l${rho} = 0.0;`);
+  }
   // Each lane's share of a key's loads: slot t = r * S + lane is K's vec4 t, or V's vec4 t - d/4; idle lanes
   // (t beyond both rows) read K's first vec4 and nobody takes it.
   for (let r = 0; r < rounds; r++) {
@@ -145,20 +173,28 @@ export function attentionKernel(spec: AttentionSpec, caps: DeviceCaps): WgslKern
   const block = (key: (u: number) => string, count: number, indent: string): void => {
     const e = (s: string): number => emit(indent + s);
     for (let u = 0; u < count; u++) for (let r = 0; r < rounds; r++) e(`let x${u}_${r} = ${load(r, key(u))};`);
+    // Key by key, each broadcast once for all rows and then dropped: the scores, ...
     for (let u = 0; u < count; u++) {
-      const terms = Array.from({ length: d4 }, (_, i) => `dot(q${i}, ${slot(u, i)})`);
-      e(`let s${u} = ${terms.join(' + ')};`);
+      for (let i = 0; i < d4; i++) e(`let k${u}_${i} = ${slot(u, i)};`);
+      for (const rho of rows) {
+        const terms = Array.from({ length: d4 }, (_, i) => `dot(q${rho}_${i}, k${u}_${i})`);
+        e(`let s${rho}_${u} = ${terms.join(' + ')};`);
+      }
     }
-    const scores = Array.from({ length: count }, (_, u) => `s${u}`);
-    e(`let mb = ${scores.reduce((a, b) => `max(${a}, ${b})`)};`);
-    e(`let mn = max(mx, mb);`);
-    e(`let corr = exp2(mx - mn);`);
-    e(`mx = mn;`);
-    for (let u = 0; u < count; u++) e(`let p${u} = exp2(s${u} - mn);`);
-    e(`l = l * corr + ${scores.map((_, u) => `p${u}`).join(' + ')};`);
-    for (let i = 0; i < dv4; i++) {
-      const terms = Array.from({ length: count }, (_, u) => `p${u} * ${slot(u, d4 + i)}`);
-      e(`acc${i} = acc${i} * corr + ${terms.join(' + ')};`);
+    for (const rho of rows) {
+      const scores = Array.from({ length: count }, (_, u) => `s${rho}_${u}`);
+      e(`let mn${rho} = max(mx${rho}, ${scores.reduce((a, b) => `max(${a}, ${b})`)});`);
+      e(`let corr${rho} = exp2(mx${rho} - mn${rho});`);
+      e(`mx${rho} = mn${rho};`);
+      for (let u = 0; u < count; u++) e(`let p${rho}_${u} = exp2(s${rho}_${u} - mn${rho});`);
+      e(`l${rho} = l${rho} * corr${rho} + ${scores.map((_, u) => `p${rho}_${u}`).join(' + ')};`);
+      for (let i = 0; i < dv4; i++) e(`acc${rho}_${i} = acc${rho}_${i} * corr${rho};`);
+    }
+    // ... then the weighted V rows.
+    for (let u = 0; u < count; u++) {
+      for (let i = 0; i < dv4; i++) e(`let v${u}_${i} = ${slot(u, d4 + i)};`);
+      for (const rho of rows)
+        for (let i = 0; i < dv4; i++) e(`acc${rho}_${i} = acc${rho}_${i} + p${rho}_${u} * v${u}_${i};`);
     }
   };
   const full = Math.floor(m / KEY_BLOCK) * KEY_BLOCK;
@@ -172,16 +208,18 @@ export function attentionKernel(spec: AttentionSpec, caps: DeviceCaps): WgslKern
     block((u) => `${full + u}u`, m - full, '    ');
     emit(`  }`);
   }
-  emit(`  if (row < ${n}u) {`);
-  emit(`    let inv = 1.0 / l;`);
-  emit(`    let o = (oo + row * ${spec.out.row}u) >> 2u;`);
-  for (let i = 0; i < dv4; i++) emit(`    out[o + ${i}u] = acc${i} * inv;`);
-  emit(`  }`);
+  for (const rho of rows) {
+    emit(`  if (row${rho} < ${n}u) {`);
+    emit(`    let inv = 1.0 / l${rho};`);
+    emit(`    let o = (oo + row${rho} * ${spec.out.row}u) >> 2u;`);
+    for (let i = 0; i < dv4; i++) emit(`    out[o + ${i}u] = acc${rho}_${i} * inv;`);
+    emit(`  }`);
+  }
 
   const params = new Params();
   params.push(workgroups);
   const words = params.finish();
-  const name = `attention[f32:sg${S}:n${n}:m${m}:d${d}:dv${dv}${kvShared ? ':kv' : ''}]`;
+  const name = `attention[f32:sg${S}${R > 1 ? `:r${R}` : ''}:n${n}:m${m}:d${d}:dv${dv}${kvShared ? ':kv' : ''}]`;
   const decls = inputs
     .map((_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<vec4<f32>>;`)
     .concat(`@group(0) @binding(${inputs.length + 1}) var<storage, read_write> out: array<vec4<f32>>;`)

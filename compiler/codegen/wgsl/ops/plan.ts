@@ -18,7 +18,7 @@ import { graphRoles, planMemory, type MemoryOptions, type MemoryPlan } from '../
 import { MAX_STORAGE_BINDINGS, sizeOf, type DeviceCaps } from './common.js';
 import { elementwiseKernel, type Operand } from './elementwise.js';
 import { fusionGroups, groupExpression, type FusionGroups } from './fuse.js';
-import { attentionKernel, findAttentions, type AttentionMatch } from './attention.js';
+import { attentionKernel, attentionRowsPerLane, findAttentions, type AttentionMatch } from './attention.js';
 import { layoutCompositions, lowerSliceOfTranspose, lowerTransposeOfConcat } from './compose.js';
 import { lowerMatmul, matmulEpilogue } from './linalg.js';
 import { findMatmulViews, type MatmulViews } from './views.js';
@@ -187,6 +187,7 @@ export function planGraph(graph: Graph, options: PlanOptions): KernelPlan {
           v: bound(attention.v),
           out: { ...attention.out, base: 0, buffer: ctx.buffer(eq.out) },
           lanes,
+          rowsPerLane: attentionRowsPerLane(attention.n, lanes),
         },
         options.caps,
       );
