@@ -540,15 +540,17 @@ describe('elementwise fusion on the GPU', () => {
   });
 
   it(
-    'reads a short softmax line once (unrolled, vec4 where its length allows), a long or strided one in three passes',
+    'reads a short softmax line once (unrolled, vec4 or vec2 where its length allows), a long or strided one in three passes',
     { timeout: 300_000 },
     async (ctx: TestContext) => {
       devicePromise ??= openTestDevice(ctx);
       const gpu = await devicePromise;
       // Rows offset far from zero (exp would overflow without the maximum subtracted), -inf entries (weight 0) and
-      // every path: unrolled scalar (50), unrolled vec4 (64, 4), three passes (65 long; along a non-last axis).
+      // every path: unrolled scalar (17), vec2 (50, 6), vec4 (64, 4), three passes (65 long; along a non-last axis).
       for (const [shape, axis, offset, name] of [
-        [[6, 50], 1, 100, 'softmax[f32:r50]'],
+        [[6, 50], 1, 100, 'softmax[f32:r50:x2]'],
+        [[4, 6], 1, -30, 'softmax[f32:r6:x2]'],
+        [[5, 17], 1, 20, 'softmax[f32:r17]'],
         [[3, 2, 64], 2, -90, 'softmax[f32:r64:x4]'],
         [[5, 4], 1, 0, 'softmax[f32:r4:x4]'],
         [[3, 65], 1, 80, 'softmax[f32]'],
@@ -587,7 +589,8 @@ describe('elementwise fusion on the GPU', () => {
       devicePromise ??= openTestDevice(ctx);
       const gpu = await devicePromise;
       for (const [shape, axis, name] of [
-        [[4, 50], 1, 'softmax_grad[f32:r50:fused1]'],
+        [[4, 50], 1, 'softmax_grad[f32:r50:x2:fused1]'],
+        [[3, 17], 1, 'softmax_grad[f32:r17:fused1]'],
         [[3, 2, 8], 2, 'softmax_grad[f32:r8:x4:fused1]'],
         [[2, 70], 1, 'softmax_grad[f32:fused1]'],
         [[3, 6, 5], 1, 'softmax_grad[f32:fused1]'],

@@ -270,6 +270,8 @@ export interface StorageVar {
   readonly access: 'read' | 'read_write';
   /** Declared as an array of vec4 of the element type (the buffer's length is a multiple of 4 elements). */
   readonly vec4?: boolean;
+  /** Declared as an array of vec2 (the buffer's length is even): lines of an even length not a multiple of 4. */
+  readonly vec2?: boolean;
 }
 
 export interface KernelSource {
@@ -303,7 +305,11 @@ export function assembleKernel(src: KernelSource, caps: DeviceCaps): WgslKernel 
       .replace(/\bprm\((\d+)u\)/g, (_, i: string) => `${src.params.at(Number(i))}u`);
   const decls = src.storage
     .map((s, i) => {
-      const element = s.vec4 ? `vec4<${storageType(s.dtype)}>` : storageType(s.dtype);
+      const element = s.vec4
+        ? `vec4<${storageType(s.dtype)}>`
+        : s.vec2
+          ? `vec2<${storageType(s.dtype)}>`
+          : storageType(s.dtype);
       return `@group(0) @binding(${i + 1}) var<storage, ${s.access}> ${s.name}: array<${element}>;`;
     })
     .join('\n');

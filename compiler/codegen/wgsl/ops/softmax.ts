@@ -20,7 +20,7 @@ export const SOFTMAX_UNROLL_MAX = 64;
  * softmax along `axis` of `shape`: one invocation per (outer, inner) line. A contiguous line of at most
  * `SOFTMAX_UNROLL_MAX` elements (attention's rows) is read once, unrolled: its values stay in registers for the
  * maximum, the exponentials (one each) and the stores, four elements per access where the line is a multiple of 4
- * long (`:x4`). Other lines take three passes over storage (max, sum, write). Both keep the maximum subtraction; the
+ * long (`:x4`), two where it is even (`:x2`). Other lines take three passes over storage (max, sum, write). Both keep the maximum subtraction; the
  * unrolled form sums in four interleaved partial sums added pairwise, never deeper than the serial sum.
  */
 export function softmaxKernel(
@@ -53,6 +53,41 @@ export function softmaxKernel(
   return assembleKernel({ name: `softmax[${x.dtype}]`, storage, body, threads: lines, params }, caps);
 }
 
+/**
+ * Elements per access of an unrolled f32 line of `n`: 4 where n is a multiple of 4, 2 where it is even (attention's
+ * 50 keys: on llvmpipe every access costs a loop over the SIMD lanes, so pairs halve the loops), else 1.
+ */
+function lineWidth(n: number, f32: boolean): 1 | 2 | 4 {
+  if (!f32) return 1;
+  return n % 4 === 0 ? 4 : n % 2 === 0 ? 2 : 1;
+}
+
+/** The storage declaration flags of a line read or written `w` elements per access. */
+const widthFlags = (w: 1 | 2 | 4): { vec4?: true; vec2?: true } =>
+  w === 4 ? { vec4: true } : w === 2 ? { vec2: true } : {};
+
+/** The access suffix of a kernel name: `:x4`, `:x2` or nothing. */
+const widthName = (w: 1 | 2 | 4): string => (w === 1 ? '' : `:x${w}`);
+
+/** Loads of line `gi` of `name` (n elements, w per access) into `${prefix}_i`, one statement each. */
+function loadLine(name: string, prefix: string, n: number, w: 1 | 2 | 4, dtype: DType): string[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  if (w === 1) return idx.map((i) => `  let ${prefix}_${i} = ${widen(`${name}[gi * ${n}u + ${i}u]`, dtype)};`);
+  return [
+    ...Array.from({ length: n / w }, (_, q) => `  let ${prefix}v_${q} = ${name}[gi * ${n / w}u + ${q}u];`),
+    ...idx.map((i) => `  let ${prefix}_${i} = ${prefix}v_${Math.floor(i / w)}[${i % w}];`),
+  ];
+}
+
+/** Stores of line `gi` of `out`: `value(i)` for each element, w per access. */
+function storeLine(n: number, w: 1 | 2 | 4, value: (i: number) => string): string[] {
+  if (w === 1) return Array.from({ length: n }, (_, i) => `  out[gi * ${n}u + ${i}u] = ${value(i)};`);
+  return Array.from({ length: n / w }, (_, q) => {
+    const parts = Array.from({ length: w }, (_, c) => value(w * q + c));
+    return `  out[gi * ${n / w}u + ${q}u] = vec${w}<f32>(${parts.join(', ')});`;
+  });
+}
+
 /** A chain `op(...op(op(a0, a4), a8)...)` over every fourth term, four chains combined pairwise. */
 function fourWay(terms: readonly string[], op: (a: string, b: string) => string): string {
   const chains = [0, 1, 2, 3]
@@ -76,15 +111,9 @@ function unrolledSoftmax(
   caps: DeviceCaps,
   params: Params,
 ): WgslKernel {
-  const vec = n % 4 === 0 && x.dtype === 'f32' && out.dtype === 'f32';
+  const w = lineWidth(n, x.dtype === 'f32' && out.dtype === 'f32');
   const idx = Array.from({ length: n }, (_, i) => i);
-  const body: string[] = [];
-  if (vec) {
-    for (let q = 0; q < n / 4; q++) body.push(`  let xv_${q} = x[gi * ${n / 4}u + ${q}u];`);
-    for (const i of idx) body.push(`  let x_${i} = xv_${i >> 2}[${i & 3}];`);
-  } else {
-    for (const i of idx) body.push(`  let x_${i} = ${widen(`x[gi * ${n}u + ${i}u]`, x.dtype)};`);
-  }
+  const body: string[] = loadLine('x', 'x', n, w, x.dtype);
   body.push(
     `  let m = ${fourWay(
       idx.map((i) => `x_${i}`),
@@ -98,19 +127,12 @@ function unrolledSoftmax(
       (a, b) => `(${a} + ${b})`,
     )};`,
   );
-  if (vec) {
-    for (let q = 0; q < n / 4; q++)
-      body.push(
-        `  out[gi * ${n / 4}u + ${q}u] = vec4<f32>(${[0, 1, 2, 3].map((c) => `e_${4 * q + c} / s`).join(', ')});`,
-      );
-  } else {
-    for (const i of idx) body.push(`  out[gi * ${n}u + ${i}u] = ${narrow(`e_${i} / s`, out.dtype)};`);
-  }
+  body.push(...storeLine(n, w, (i) => narrow(`e_${i} / s`, out.dtype)));
   const storage: StorageVar[] = [
-    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read', ...(vec ? { vec4: true } : {}) },
-    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', ...(vec ? { vec4: true } : {}) },
+    { name: 'x', dtype: x.dtype, buffer: x.buffer, access: 'read', ...widthFlags(w) },
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', ...widthFlags(w) },
   ];
-  const name = `softmax[${x.dtype}:r${n}${vec ? ':x4' : ''}]`;
+  const name = `softmax[${x.dtype}:r${n}${widthName(w)}]`;
   return assembleKernel({ name, storage, body: body.join('\n'), threads: lines, params }, caps);
 }
 
@@ -128,7 +150,7 @@ export interface SoftmaxGradEpilogue {
 /**
  * softmax_grad(y, g) along `axis` of `shape`: `y (g - sum(g y))`, one invocation per line, as softmax. A contiguous
  * line of at most `SOFTMAX_UNROLL_MAX` elements is read once, unrolled (vec4 where its length is a multiple of 4 and
- * everything is f32), its sum in four interleaved partial sums; other lines take two passes (the sum, then the
+ * everything is f32, vec2 where it is even), its sum in four interleaved partial sums; other lines take two passes (the sum, then the
  * result). An epilogue (`SoftmaxGradEpilogue`) is applied before the store.
  */
 export function softmaxGradKernel(
@@ -151,7 +173,7 @@ export function softmaxGradKernel(
       throw new RangeError('softmax_grad epilogue operands are single values or of the result shape');
   const f32 = [y, g, out, ...extra.map((e) => e.o)].every((t) => t.dtype === 'f32');
   const unrolled = inner === 1 && n <= SOFTMAX_UNROLL_MAX;
-  const vec = unrolled && n % 4 === 0 && f32;
+  const w = unrolled ? lineWidth(n, f32) : 1;
   // The stored value of element `at` (a WGSL index expression) whose gradient is `value`.
   const stored = (value: string, at: string): string => {
     if (!epilogue) return narrow(value, out.dtype);
@@ -164,35 +186,14 @@ export function softmaxGradKernel(
   const body: string[] = [];
   if (unrolled) {
     const idx = Array.from({ length: n }, (_, i) => i);
-    if (vec) {
-      for (let q = 0; q < n / 4; q++)
-        body.push(`  let yv_${q} = y[gi * ${n / 4}u + ${q}u];`, `  let gv_${q} = g[gi * ${n / 4}u + ${q}u];`);
-      for (const i of idx)
-        body.push(`  let y_${i} = yv_${i >> 2}[${i & 3}];`, `  let g_${i} = gv_${i >> 2}[${i & 3}];`);
-    } else {
-      for (const i of idx)
-        body.push(
-          `  let y_${i} = ${widen(`y[gi * ${n}u + ${i}u]`, y.dtype)};`,
-          `  let g_${i} = ${widen(`g[gi * ${n}u + ${i}u]`, g.dtype)};`,
-        );
-    }
+    body.push(...loadLine('y', 'y', n, w, y.dtype), ...loadLine('g', 'g', n, w, g.dtype));
     body.push(
       `  let s = ${fourWay(
         idx.map((i) => `y_${i} * g_${i}`),
         (a, b) => `(${a} + ${b})`,
       )};`,
     );
-    if (vec) {
-      for (let q = 0; q < n / 4; q++) {
-        const parts = [0, 1, 2, 3].map((c) =>
-          stored(`y_${4 * q + c} * (g_${4 * q + c} - s)`, `gi * ${n}u + ${4 * q + c}u`),
-        );
-        body.push(`  out[gi * ${n / 4}u + ${q}u] = vec4<f32>(${parts.join(', ')});`);
-      }
-    } else {
-      for (const i of idx)
-        body.push(`  out[gi * ${n}u + ${i}u] = ${stored(`y_${i} * (g_${i} - s)`, `gi * ${n}u + ${i}u`)};`);
-    }
+    body.push(...storeLine(n, w, (i) => stored(`y_${i} * (g_${i} - s)`, `gi * ${n}u + ${i}u`)));
   } else {
     const at = (i: string): string => `base + ${i} * ${inner}u`;
     const yv = (i: string): string => widen(`y[${at(i)}]`, y.dtype);
@@ -205,13 +206,12 @@ export function softmaxGradKernel(
     );
   }
   const storage: StorageVar[] = [
-    { name: 'y', dtype: y.dtype, buffer: y.buffer, access: 'read', ...(vec ? { vec4: true } : {}) },
-    { name: 'g', dtype: g.dtype, buffer: g.buffer, access: 'read', ...(vec ? { vec4: true } : {}) },
+    { name: 'y', dtype: y.dtype, buffer: y.buffer, access: 'read', ...widthFlags(w) },
+    { name: 'g', dtype: g.dtype, buffer: g.buffer, access: 'read', ...widthFlags(w) },
     ...extra.map(({ o, k }): StorageVar => ({ name: `in${k}`, dtype: o.dtype, buffer: o.buffer, access: 'read' })),
-    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', ...(vec ? { vec4: true } : {}) },
+    { name: 'out', dtype: out.dtype, buffer: out.buffer, access: 'read_write', ...widthFlags(w) },
   ];
   const name =
-    `softmax_grad[${y.dtype}${unrolled ? `:r${n}` : ''}${vec ? ':x4' : ''}` +
-    `${epilogue ? `:fused${extra.length}` : ''}]`;
+    `softmax_grad[${y.dtype}${unrolled ? `:r${n}` : ''}${widthName(w)}` + `${epilogue ? `:fused${extra.length}` : ''}]`;
   return assembleKernel({ name, storage, body: body.join('\n'), threads: lines, params }, caps);
 }
