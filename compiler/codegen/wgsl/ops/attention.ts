@@ -17,10 +17,10 @@
  * S * R query rows, R rows per invocation (`attentionRowsPerLane`). For each key the lanes split the loads of the key's
  * K and V rows (one vec4 per lane and round) and `subgroupBroadcast` hands every value to every lane, where all R rows
  * read it: on llvmpipe a storage load whose address is not a constant costs a loop over the lanes, so the subgroup
- * loads each K and V value once per block instead of once per lane and row. Keys go in blocks of 8 with an online softmax: the block's scores, their running maximum, one rescaling of the
- * accumulators per block, `exp2` of each score less the maximum (the scale folded with log2 e into Q). Each row's
- * result is the accumulated sum over the sum of the weights, as softmax then matmul compute it, with the sums in a
- * different order.
+ * loads each K and V value once per block instead of once per lane and row. Keys go in blocks of 8 with an online
+ * softmax: the block's scores, their running maximum, one rescaling of the accumulators per block, `exp2` of each
+ * score less the maximum (the scale folded with log2 e into Q). Each row's result is the accumulated sum over the
+ * sum of the weights, as softmax then matmul compute it, with the sums in a different order.
  */
 
 import type { Equation, EquationOf, Graph, Value } from '../../../ir/graph.js';
@@ -73,7 +73,7 @@ export const MAX_ATTENTION_ROWS_PER_LANE = 16;
  * Query rows per invocation for `n` rows and subgroups of `lanes`: as few blocks of rows as the cap allows, the rows
  * spread evenly over them. Every block loads each key's K and V rows once (on llvmpipe the loads, not the arithmetic,
  * bound this kernel), so fewer, taller blocks load less: at n = 50 with 8 lanes, one block of 7 rows per lane instead
- * of seven blocks of one measured about 1.4 times faster, and at n = 197 two blocks of 13 about 1.6 times.
+ * of seven blocks of one measured about 1.4 times faster, and at n = 197 two blocks of 13 about 1.7 times.
  */
 export function attentionRowsPerLane(n: number, lanes: number): number {
   const blocks = Math.ceil(n / (lanes * MAX_ATTENTION_ROWS_PER_LANE));

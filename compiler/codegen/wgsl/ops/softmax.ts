@@ -20,8 +20,9 @@ export const SOFTMAX_UNROLL_MAX = 64;
  * softmax along `axis` of `shape`: one invocation per (outer, inner) line. A contiguous line of at most
  * `SOFTMAX_UNROLL_MAX` elements (attention's rows) is read once, unrolled: its values stay in registers for the
  * maximum, the exponentials (one each) and the stores, four elements per access where the line is a multiple of 4
- * long (`:x4`), two where it is even (`:x2`). Other lines take three passes over storage (max, sum, write). Both keep the maximum subtraction; the
- * unrolled form sums in four interleaved partial sums added pairwise, never deeper than the serial sum.
+ * long (`:x4`), two where it is even (`:x2`). Other lines take three passes over storage (max, sum, write). Both keep
+ * the maximum subtraction; the unrolled form sums in four interleaved partial sums added pairwise, never deeper than
+ * the serial sum.
  */
 export function softmaxKernel(
   x: Tensor,
