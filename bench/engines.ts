@@ -11,6 +11,7 @@ import type { MatmulConfig } from '../compiler/codegen/wgsl/matmul.js';
 import { BufferUsage, type GpuDevice } from '../runtime/webgpu/device.js';
 import { matmulShape, prepareMatmul, submitMatmul, type BoundMatmul } from '../runtime/webgpu/matmul.js';
 import { selectMatmulConfig } from '../runtime/webgpu/tuning.js';
+import { deviceWait } from '../runtime/webgpu/waits.js';
 
 export interface Engine {
   /** Runs one iteration and waits for it; seconds. */
@@ -58,6 +59,26 @@ export async function vitmMatmul(gpu: GpuDevice, size: number): Promise<Engine> 
 }
 
 type Tf = typeof import('@tensorflow/tfjs-core');
+
+/**
+ * How the peer's waits poll Dawn: `dawn` (as TensorFlow.js ships: Dawn's own polling, a busy loop on the JavaScript
+ * thread while the device works) or `throttled` (counted as device waits, so they poll as vitm's do; see
+ * `runtime/webgpu/node-poll.ts`). The second separates the kernels' speed from the cost of the busy loop.
+ */
+export type PeerPoll = 'dawn' | 'throttled';
+let peerPoll: PeerPoll = 'dawn';
+
+export function setPeerPoll(mode: PeerPoll): void {
+  peerPoll = mode;
+}
+
+export function getPeerPoll(): PeerPoll {
+  return peerPoll;
+}
+
+/** Runs one of the peer's waits on the device under the chosen polling. */
+export const peerWait = <T>(start: () => Promise<T>): Promise<T> =>
+  peerPoll === 'throttled' ? deviceWait(start) : start();
 
 /** A TensorFlow.js (WebGPU backend) session on its own Dawn instance. */
 export interface TfSession {
@@ -108,7 +129,7 @@ export function tfMatmul(session: TfSession, size: number): Engine {
     const start = performance.now();
     const outs: ReturnType<Tf['matMul']>[] = [];
     for (let i = 0; i < n; i++) outs.push(tf.matMul(a, b));
-    await outs[outs.length - 1]?.data();
+    await peerWait(async () => outs[outs.length - 1]?.data());
     const seconds = (performance.now() - start) / 1000;
     for (const t of outs) t.dispose();
     return seconds;

@@ -6,6 +6,7 @@
  *   npm run bench -- --rounds 7    timed rounds per engine and case (default 5)
  *   npm run bench -- --only vit    only the cases whose JSON key starts with `vit` (or `matmul`, ...)
  *   npm run bench -- --sweep       GFLOP/s of every candidate matmul tile at 256/512/1024 instead
+ *   npm run bench -- --peer-poll throttled   the peer's waits poll Dawn as vitm's do (default `dawn`, as it ships)
  *
  * Method: per case, both engines are warmed up (pipelines compiled, tuner run), then timed in interleaved rounds
  * (vitm, tfjs, vitm, tfjs, ...) so that load from other processes falls on both alike. One round is a batch of
@@ -14,6 +15,11 @@
  * samples; the JSON holds the medians. One process rather than two run back to back: the two engines then see the
  * same machine state round by round, which matters more than isolation on a shared 2-core machine.
  *
+ * Waiting on the device: Dawn's Node binding polls with a busy loop on the JavaScript thread while any WebGPU promise
+ * is pending, which takes one of the two cores from lavapipe. vitm's runtime spaces those polls out while it waits
+ * (`runtime/webgpu/node-poll.ts`); TensorFlow.js, as it ships, does not. `--peer-poll throttled` gives the peer's
+ * waits vitm's polling too, so that the ratio compares the kernels alone; the table says which polling each used.
+ *
  * A case is one entry of `CASES`. The ViT cases (`vit.ts`) time the tiny ViT of `vit_tiny_bench.vitm` at batch 64:
  * forward, and a training step (forward, backward, SGD); their unit is images/s.
  */
@@ -21,7 +27,17 @@ import { loadavg } from 'node:os';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import type { GpuDevice } from '../runtime/webgpu/device.js';
 import { CANDIDATE_CONFIGS } from '../runtime/webgpu/tuning.js';
-import { openTf, tfMatmul, vitmMatmul, type Engine, type TfSession } from './engines.js';
+import { dawnPollingThrottled } from '../runtime/webgpu/node-poll.js';
+import {
+  getPeerPoll,
+  openTf,
+  setPeerPoll,
+  tfMatmul,
+  vitmMatmul,
+  type Engine,
+  type PeerPoll,
+  type TfSession,
+} from './engines.js';
 import { sweep } from './sweep.js';
 import {
   checkVitAgreement,
@@ -41,6 +57,12 @@ interface Options {
   readonly target: number;
   /** Run only the cases whose group starts with this. */
   readonly only: string | undefined;
+  readonly peerPoll: PeerPoll;
+}
+
+function pollMode(value: string | undefined): PeerPoll {
+  if (value === 'dawn' || value === 'throttled') return value;
+  throw new Error(`--peer-poll takes 'dawn' or 'throttled', not '${String(value)}'`);
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -56,6 +78,7 @@ function parseArgs(argv: readonly string[]): Options {
     rounds: Math.round(value('--rounds', 5)),
     target: value('--target', 0.5),
     only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined,
+    peerPoll: pollMode(argv.includes('--peer-poll') ? argv[argv.indexOf('--peer-poll') + 1] : 'dawn'),
   };
 }
 
@@ -178,6 +201,7 @@ function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undef
   lines.push(
     '',
     'medians of the timed rounds after warm-up; spread = slowest/fastest round (machine noise)',
+    `waits on the device: vitm ${dawnPollingThrottled() ? 'throttled polling' : "Dawn's own polling (VITM_DAWN_POLL=spin)"}, tfjs ${getPeerPoll() === 'throttled' ? 'throttled polling (--peer-poll throttled)' : "Dawn's own polling (as it ships)"}`,
     `load average (1, 5, 15 min) before / after: ${load}`,
   );
   return lines.join('\n');
@@ -185,6 +209,7 @@ function table(adapter: string, rows: readonly { c: BenchCase; r: Result | undef
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
+  setPeerPoll(options.peerPoll);
   // With --json, stdout carries only the JSON object: route every other message (ours, Dawn's, tfjs's) to stderr.
   const out = process.stdout.write.bind(process.stdout);
   if (options.json) {

@@ -26,6 +26,7 @@ import { prepareMatmul } from '../runtime/webgpu/matmul.js';
 import { openNodeDevice } from '../runtime/webgpu/node.js';
 import { getPipeline } from '../runtime/webgpu/pipeline-cache.js';
 import { selectMatmulConfig, TuningCache } from '../runtime/webgpu/tuning.js';
+import { deviceWait } from '../runtime/webgpu/waits.js';
 
 interface Options {
   graph: 'training' | 'forward';
@@ -228,7 +229,7 @@ async function timeSubmission(
   const start = performance.now();
   const cpu = process.cpuUsage();
   gpu.device.queue.submit([encoder.finish()]);
-  await gpu.device.queue.onSubmittedWorkDone();
+  await deviceWait(() => gpu.device.queue.onSubmittedWorkDone());
   return { wall: (performance.now() - start) / repeat, cpu: cpuMillis(cpu) / repeat };
 }
 

@@ -11,6 +11,7 @@
 import type { MatmulConfig } from '../compiler/codegen/wgsl/matmul.js';
 import { BufferUsage, type GpuDevice } from '../runtime/webgpu/device.js';
 import { configFits, matmulShape, prepareMatmul, submitMatmul } from '../runtime/webgpu/matmul.js';
+import { deviceWait } from '../runtime/webgpu/waits.js';
 
 export function describeConfig(c: MatmulConfig): string {
   const base = `${c.family} wg${c.wgY}x${c.wgX} t${c.tm}x${c.tn}`;
@@ -43,12 +44,12 @@ async function timeConfig(gpu: GpuDevice, size: number, config: MatmulConfig, ta
   try {
     let start = performance.now();
     submitMatmul(gpu, bound, 1);
-    await queue.onSubmittedWorkDone();
+    await deviceWait(() => queue.onSubmittedWorkDone());
     const n = Math.max(1, Math.min(100, Math.round(targetSeconds / ((performance.now() - start) / 1000))));
     const cpu0 = process.cpuUsage();
     start = performance.now();
     submitMatmul(gpu, bound, n);
-    await queue.onSubmittedWorkDone();
+    await deviceWait(() => queue.onSubmittedWorkDone());
     const wall = (performance.now() - start) / 1000 / n;
     const cpu = process.cpuUsage(cpu0);
     gpu.assertHealthy();

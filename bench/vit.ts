@@ -26,7 +26,7 @@ import type { GpuDevice } from '../runtime/webgpu/device.js';
 import { GraphExecutor, type HostTensor } from '../runtime/webgpu/executor.js';
 import { selectMatmulConfig } from '../runtime/webgpu/tuning.js';
 import { TrainStepKernels } from '../runtime/train/gpu-step.js';
-import type { Engine, TfSession } from './engines.js';
+import { peerWait, type Engine, type TfSession } from './engines.js';
 
 /** The benchmark's batch size. */
 export const VIT_BATCH = 64;
@@ -344,7 +344,7 @@ export function tfVitForward(session: TfSession, vit: TinyVit): Engine {
     const start = performance.now();
     const outs: Tensor[] = [];
     for (let i = 0; i < n; i++) outs.push(tf.tidy(() => net.logits()));
-    const last = await outs[outs.length - 1]?.data();
+    const last = await peerWait(async () => outs[outs.length - 1]?.data());
     const seconds = (performance.now() - start) / 1000;
     for (const t of outs) t.dispose();
     if (!Number.isFinite(last?.[0])) throw new Error('tfjs: the logits are not finite');
@@ -379,7 +379,7 @@ export function tfVitTrain(session: TfSession, vit: TinyVit): Engine {
     const start = performance.now();
     const losses: Tensor[] = [];
     for (let i = 0; i < n; i++) losses.push(step());
-    const last = await losses[losses.length - 1]?.data();
+    const last = await peerWait(async () => losses[losses.length - 1]?.data());
     const seconds = (performance.now() - start) / 1000;
     for (const t of losses) t.dispose();
     if (!Number.isFinite(last?.[0])) throw new Error(`tfjs: the training loss is ${String(last?.[0])}`);

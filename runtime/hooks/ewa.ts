@@ -19,6 +19,7 @@
  */
 import { BufferUsage, type GpuDevice } from '../webgpu/device.js';
 import { getPipeline } from '../webgpu/pipeline-cache.js';
+import { deviceWait } from '../webgpu/waits.js';
 
 const WORKGROUP = 64;
 
@@ -196,7 +197,7 @@ export async function runEwa(
       pass.end();
       device.queue.submit([encoder.finish()]);
     });
-    await gpu.device.queue.onSubmittedWorkDone();
+    await deviceWait(() => gpu.device.queue.onSubmittedWorkDone());
   } finally {
     ewa.dispose();
   }

@@ -48,6 +48,7 @@ import { weightsFor } from './weights.js';
 export { weightsFor } from './weights.js';
 import { TrainStepKernels } from './gpu-step.js';
 import { decays, learningRate, stateSlots } from './optimizer.js';
+import { deviceWait } from '../webgpu/waits.js';
 
 export interface TrainOptions {
   readonly gpu: GpuDevice;
@@ -481,7 +482,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       step++;
       windowImages += config.batch;
       emit({ kind: 'step', step, images: config.batch });
-      inflight.push(gpu.device.queue.onSubmittedWorkDone());
+      inflight.push(deviceWait(() => gpu.device.queue.onSubmittedWorkDone()));
       if (inflight.length > 2) await inflight.shift();
       if (!readyReported) {
         await Promise.all(inflight.splice(0));

@@ -7,6 +7,7 @@
  * This file uses no Node or DOM API beyond WebGPU itself, so the same code runs in both places.
  */
 import { deviceLostError, gpuError, noAdapterError, VitmRuntimeError, type WorkLabel } from '../errors.js';
+import { deviceWait } from './waits.js';
 
 export type Backend = 'dawn' | 'browser';
 
@@ -139,7 +140,9 @@ export class GpuDevice {
    * `dispose()` to let go of the implementation (Dawn's instance keeps a Node process alive while referenced).
    */
   static async open(gpu: GPU, backend: Backend, options: OpenOptions = {}, release?: () => void): Promise<GpuDevice> {
-    const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+    const adapter = await deviceWait(() =>
+      gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' }),
+    );
     if (!adapter) {
       release?.();
       throw noAdapterError(backend);
@@ -151,11 +154,13 @@ export class GpuDevice {
     const adapterLimits = readLimits(adapter.limits);
     let device: GPUDevice;
     try {
-      device = await adapter.requestDevice({
-        label: 'vitm',
-        requiredFeatures: [...features],
-        ...(options.defaultLimits ? {} : { requiredLimits: adapterLimits }),
-      });
+      device = await deviceWait(() =>
+        adapter.requestDevice({
+          label: 'vitm',
+          requiredFeatures: [...features],
+          ...(options.defaultLimits ? {} : { requiredLimits: adapterLimits }),
+        }),
+      );
     } catch (cause) {
       release?.();
       throw new VitmRuntimeError(
@@ -215,7 +220,9 @@ export class GpuDevice {
     } catch (error) {
       outcome = { error };
     }
-    const errors = [await device.popErrorScope(), await device.popErrorScope(), await device.popErrorScope()];
+    const errors = await deviceWait(() =>
+      Promise.all([device.popErrorScope(), device.popErrorScope(), device.popErrorScope()]),
+    );
     const first = errors.find((e): e is GPUError => e !== null);
     if (first) throw gpuError(errorKind(first), first.message, label);
     if ('error' in outcome) throw outcome.error;
@@ -252,7 +259,7 @@ export class GpuDevice {
       const encoder = device.createCommandEncoder({ label: 'vitm:readback' });
       encoder.copyBufferToBuffer(buffer, 0, staging, 0, size);
       device.queue.submit([encoder.finish()]);
-      await staging.mapAsync(MAP_MODE_READ);
+      await deviceWait(() => staging.mapAsync(MAP_MODE_READ));
       return staging.getMappedRange(0, size).slice(0, byteLength);
     } catch (cause) {
       this.assertHealthy();

@@ -46,6 +46,7 @@ import { BufferUsage, type GpuDevice } from './device.js';
 import { configFits, prepareMatmul, subgroupSize, type MatmulShape } from './matmul.js';
 import { getPipeline } from './pipeline-cache.js';
 import { CANDIDATE_CONFIGS } from './tuning.js';
+import { deviceWait } from './waits.js';
 
 /** A host tensor: row-major elements as numbers (bool as 0/1). */
 export interface HostTensor {
@@ -312,7 +313,7 @@ export class GraphExecutor {
         await this.localise(prepared);
         throw error;
       }
-      await Promise.all(staged.map((b) => b.mapAsync(MAP_MODE_READ))).catch((cause: unknown) => {
+      await deviceWait(() => Promise.all(staged.map((b) => b.mapAsync(MAP_MODE_READ)))).catch((cause: unknown) => {
         this.gpu.assertHealthy();
         throw cause;
       });

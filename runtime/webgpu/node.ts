@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VitmRuntimeError } from '../errors.js';
 import { GpuDevice, type OpenOptions } from './device.js';
+import { throttleDawnPolling } from './node-poll.js';
 
 export interface NodeOpenOptions extends OpenOptions {
   /**
@@ -42,9 +43,13 @@ async function loadDawn(): Promise<WebgpuModule> {
   }
 }
 
-/** Opens the best WebGPU device Dawn finds. Call `dispose()` on it when done: Dawn keeps the process alive. */
+/**
+ * Opens the best WebGPU device Dawn finds. Call `dispose()` on it when done: Dawn keeps the process alive. The first
+ * call also spaces out Dawn's polling while vitm waits on the device (`./node-poll.ts`).
+ */
 export async function openNodeDevice(options: NodeOpenOptions = {}): Promise<GpuDevice> {
   ensureRuntimeDir();
+  throttleDawnPolling();
   const dawn = await loadDawn();
   const fromEnv = process.env.VITM_DAWN_FLAGS?.split(/\s+/).filter((f) => f !== '') ?? [];
   let instance: GPU | undefined = dawn.create([...fromEnv, ...(options.dawnFlags ?? [])]);

@@ -6,6 +6,7 @@
  */
 import { gpuError, type WorkLabel } from '../errors.js';
 import type { GpuDevice } from './device.js';
+import { deviceWait } from './waits.js';
 
 interface Entry {
   readonly pipeline: Promise<GPUComputePipeline>;
@@ -48,15 +49,13 @@ export function getPipeline(
     let result: GPUComputePipeline | undefined;
     let failure: unknown;
     try {
-      result = await device.createComputePipelineAsync({
-        label: label.kernel,
-        layout: 'auto',
-        compute: { module, entryPoint },
-      });
+      result = await deviceWait(() =>
+        device.createComputePipelineAsync({ label: label.kernel, layout: 'auto', compute: { module, entryPoint } }),
+      );
     } catch (cause) {
       failure = cause;
     }
-    const scoped = await device.popErrorScope();
+    const scoped = await deviceWait(() => device.popErrorScope());
     if (scoped) throw gpuError('validation', scoped.message, label);
     if (!result) {
       const message = failure instanceof Error ? failure.message : String(failure);

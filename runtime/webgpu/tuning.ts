@@ -10,6 +10,7 @@ import type { MatmulConfig, MatmulFamily } from '../../compiler/codegen/wgsl/mat
 import type { GpuDevice } from './device.js';
 import { BufferUsage } from './device.js';
 import { checkShape, configFits, prepareMatmul, submitMatmul, type MatmulShape } from './matmul.js';
+import { deviceWait } from './waits.js';
 
 const reg = (wgY: number, wgX: number, tm: number, tn: number): MatmulConfig => ({
   family: 'register',
@@ -213,14 +214,14 @@ export async function measureConfig(
     await gpu.scoped(prepared.label, () => {
       submitMatmul(gpu, bound, 1);
     });
-    await queue.onSubmittedWorkDone();
+    await deviceWait(() => queue.onSubmittedWorkDone());
     const first = Math.max(performance.now() - start, 0.01);
     const iterations = Math.max(1, Math.min(200, Math.round(batchMillis / first)));
     const times: number[] = [];
     for (let t = 0; t < trials; t++) {
       start = performance.now();
       submitMatmul(gpu, bound, iterations);
-      await queue.onSubmittedWorkDone();
+      await deviceWait(() => queue.onSubmittedWorkDone());
       times.push((performance.now() - start) / 1000 / iterations);
     }
     gpu.assertHealthy();
