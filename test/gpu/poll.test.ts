@@ -1,5 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BufferUsage, type GpuDevice } from '../../runtime/webgpu/device.js';
 import { dawnPollingThrottled, SPIN_MS, throttleDawnPolling } from '../../runtime/webgpu/node-poll.js';
@@ -119,4 +121,62 @@ describe("Dawn's polling while vitm waits", () => {
       }
     },
   );
+});
+
+describe('device waits', () => {
+  /** The WebGPU calls that return a promise Dawn resolves by polling. */
+  const WAITS = new Set([
+    'mapAsync',
+    'onSubmittedWorkDone',
+    'popErrorScope',
+    'createComputePipelineAsync',
+    'createRenderPipelineAsync',
+    'requestAdapter',
+    'requestDevice',
+  ]);
+  /** The peer's own Dawn instance in the benchmark, which polls as it ships unless `--peer-poll throttled`. */
+  const PEER = new Set(['bench/engines.ts:requestAdapter']);
+
+  const sources = (dir: string): string[] =>
+    readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+      .map((f) => join(dir, f));
+
+  it('go through deviceWait everywhere in the runtime, the CLI and the benchmarks', () => {
+    const unwrapped: string[] = [];
+    let seen = 0;
+    for (const file of ['runtime', 'cli', 'compiler', 'bench'].flatMap(sources)) {
+      const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+      const insideDeviceWait = (node: ts.Node): boolean => {
+        for (let n: ts.Node | undefined = node.parent; n; n = n.parent) {
+          if (
+            ts.isCallExpression(n) &&
+            ts.isIdentifier(n.expression) &&
+            n.expression.text === 'deviceWait' &&
+            n.arguments.some((a) => a.pos <= node.pos && node.end <= a.end)
+          )
+            return true;
+        }
+        return false;
+      };
+      const visit = (node: ts.Node): void => {
+        if (
+          ts.isCallExpression(node) &&
+          ts.isPropertyAccessExpression(node.expression) &&
+          WAITS.has(node.expression.name.text)
+        ) {
+          seen++;
+          const name = node.expression.name.text;
+          if (!insideDeviceWait(node) && !PEER.has(`${file}:${name}`)) {
+            const { line } = source.getLineAndCharacterOfPosition(node.getStart());
+            unwrapped.push(`${file}:${line + 1} ${name}`);
+          }
+        }
+        ts.forEachChild(node, visit);
+      };
+      visit(source);
+    }
+    expect(seen).toBeGreaterThan(10);
+    expect(unwrapped).toEqual([]);
+  });
 });
