@@ -148,7 +148,8 @@ describe('device waits', () => {
     for (const file of ['runtime', 'cli', 'compiler', 'bench'].flatMap(sources)) {
       const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
       const insideDeviceWait = (node: ts.Node): boolean => {
-        for (let n: ts.Node | undefined = node.parent; n; n = n.parent) {
+        // The source file's parent is undefined at run time, whatever its type says.
+        for (let n = node.parent as ts.Node | undefined; n !== undefined; n = n.parent as ts.Node | undefined) {
           if (
             ts.isCallExpression(n) &&
             ts.isIdentifier(n.expression) &&
