@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { GraphBuilder } from '../../compiler/ir/builder.js';
 import type { Value } from '../../compiler/ir/graph.js';
+import { attentionRowsPerLane, MAX_ATTENTION_ROWS_PER_LANE } from '../../compiler/codegen/wgsl/ops/attention.js';
 import { planGraph } from '../../compiler/codegen/wgsl/ops/plan.js';
 import { evaluate } from '../../runtime/reference/interpret.js';
 import { makeTensor, type RefTensor } from '../../runtime/reference/tensor.js';
@@ -59,6 +60,27 @@ function values(seed: number, n: number): number[] {
     return Math.fround(state / 2 ** 32 - 0.5);
   });
 }
+
+describe('rows per lane of the fused attention kernel', () => {
+  it('takes the fewest blocks of at most 16 rows per lane and spreads the rows evenly over them', () => {
+    expect(attentionRowsPerLane(50, 8)).toBe(7); // one block of 56 rows
+    expect(attentionRowsPerLane(197, 8)).toBe(13); // two blocks of 104 rows
+    expect(attentionRowsPerLane(128, 8)).toBe(16);
+    expect(attentionRowsPerLane(129, 8)).toBe(9);
+    expect(attentionRowsPerLane(1, 8)).toBe(1);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom(1, 4, 8, 16, 32, 64), (n, lanes) => {
+        const rows = attentionRowsPerLane(n, lanes);
+        const blocks = Math.ceil(n / (lanes * rows));
+        expect(rows).toBeGreaterThanOrEqual(1);
+        expect(rows).toBeLessThanOrEqual(MAX_ATTENTION_ROWS_PER_LANE);
+        // As few blocks as the cap allows, and no taller than those blocks need.
+        expect(blocks).toBe(Math.ceil(n / (lanes * MAX_ATTENTION_ROWS_PER_LANE)));
+        if (rows > 1) expect(Math.ceil(n / (lanes * (rows - 1)))).toBeGreaterThan(blocks);
+      }),
+    );
+  });
+});
 
 describe('fused attention on the GPU', () => {
   it(
