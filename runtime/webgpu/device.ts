@@ -57,6 +57,11 @@ export interface OpenOptions {
   readonly disableFeatures?: readonly OptionalFeature[];
   /** Request WebGPU's default limits instead of the adapter's (to see how a model fits a weaker device). */
   readonly defaultLimits?: boolean;
+  /**
+   * Whether matmul kernels claim their tiles from a counter (`GpuDevice.claimTiles`). Default: on a fallback (CPU)
+   * adapter, off elsewhere.
+   */
+  readonly claimTiles?: boolean;
 }
 
 type ErrorKind = 'validation' | 'out-of-memory' | 'internal';
@@ -101,7 +106,15 @@ export class GpuDevice {
   /** The limits the device was created with: the adapter's own unless `defaultLimits` was asked for. */
   readonly limits: Readonly<Record<string, number>>;
   readonly features: ReadonlySet<OptionalFeature>;
+  /**
+   * Matmul kernels whose workgroup is one subgroup claim their tiles from a counter rather than by workgroup id
+   * (`MatmulKernelSpec.claimTiles`). A CPU implementation (llvmpipe) gives each of its threads a fixed share of a
+   * dispatch's workgroups, so when one core is slowed by other work the other threads wait for it at the end of
+   * every dispatch; claimed tiles go to whichever thread is free. GPUs schedule workgroups as they free up anyway.
+   */
+  readonly claimTiles: boolean;
 
+  private counter: GPUBuffer | undefined;
   private gpuDevice: GPUDevice | undefined;
   private lostError: VitmRuntimeError | undefined;
   private readonly uncaptured: VitmRuntimeError[] = [];
@@ -115,6 +128,7 @@ export class GpuDevice {
     device: GPUDevice,
     limits: Record<string, number>,
     features: ReadonlySet<OptionalFeature>,
+    claimTiles: boolean,
     release: (() => void) | undefined,
   ) {
     this.backend = backend;
@@ -122,6 +136,7 @@ export class GpuDevice {
     this.gpuDevice = device;
     this.limits = limits;
     this.features = features;
+    this.claimTiles = claimTiles;
     this.release = release;
     void device.lost.then((info) => {
       // Only dispose() destroys the device on purpose; anything else (driver reset, destroy() from outside) is a loss.
@@ -171,7 +186,9 @@ export class GpuDevice {
       );
     }
     const limits = options.defaultLimits ? readLimits(device.limits) : adapterLimits;
-    return new GpuDevice(backend, describeAdapter(adapter), device, limits, features, release);
+    const description = describeAdapter(adapter);
+    const claim = options.claimTiles ?? description.isFallbackAdapter;
+    return new GpuDevice(backend, description, device, limits, features, claim, release);
   }
 
   /** The underlying `GPUDevice`; throws the loss error if the device was lost, or if this was disposed. */
@@ -246,6 +263,16 @@ export class GpuDevice {
     return buffer;
   }
 
+  /**
+   * The counter that matmul kernels claiming their tiles share (`claimTiles`): one u32, zero between dispatches
+   * (each dispatch's last claim resets it), created on first use. Dispatches that write the same storage buffer run
+   * one after the other, so kernels can share it.
+   */
+  tileCounter(): GPUBuffer {
+    this.counter ??= this.createBuffer('vitm:tile-counter', 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
+    return this.counter;
+  }
+
   /** Copies `byteLength` bytes of `buffer` (which needs COPY_SRC) back to the host. */
   async read(buffer: GPUBuffer, byteLength: number = buffer.size): Promise<ArrayBuffer> {
     const device = this.device;
@@ -280,6 +307,7 @@ export class GpuDevice {
     this.lostListeners.clear();
     const device = this.gpuDevice;
     this.gpuDevice = undefined;
+    this.counter = undefined;
     if (device) {
       device.onuncapturederror = null;
       device.destroy();

@@ -11,6 +11,8 @@
  * Which tile to use is the caller's choice: runtime/webgpu/tuning.ts chooses one by measurement.
  */
 import {
+  canClaimTiles,
+  CLAIM_WORKGROUPS,
   generateMatmulWgsl,
   MATMUL_ENTRY_POINT,
   MATMUL_FIXED_STORAGE_BUFFERS,
@@ -85,6 +87,7 @@ export function kernelSpecFor(
   chosen: MatmulConfig,
   epilogue?: MatmulEpilogue,
   rowSums = false,
+  claimTiles = false,
 ): MatmulKernelSpec {
   const shape = kernelShape(outer, chosen);
   const config = fitTileRows(chosen, shape);
@@ -103,6 +106,7 @@ export function kernelSpecFor(
     ...(config.swap ? { storeTransposed: true } : {}),
     // op(A)'s rows are the swapped problem's op(B) columns.
     ...(rowSums ? { sums: config.swap ? ('cols' as const) : ('rows' as const) } : {}),
+    ...(claimTiles && canClaimTiles(config) ? { claimTiles: true } : {}),
   };
 }
 
@@ -236,7 +240,8 @@ export async function prepareMatmul(
   const maxStorage = Math.min(8, gpu.limit('maxStorageBuffersPerShaderStage'));
   if (storage > maxStorage)
     throw new RangeError(`matmul: the epilogue needs ${storage} storage buffers; kernels use at most ${maxStorage}`);
-  const spec = kernelSpecFor(shape, config, epilogue, rowSums);
+  // The tile counter is one more storage buffer: a kernel with no room for it takes its tiles by workgroup id.
+  const spec = kernelSpecFor(shape, config, epilogue, rowSums, gpu.claimTiles && storage < maxStorage);
   const label: WorkLabel = { kernel: matmulKernelName(spec) };
   const wgsl = generateMatmulWgsl(spec);
   const pipeline = await getPipeline(gpu, label, wgsl, MATMUL_ENTRY_POINT);
@@ -257,7 +262,9 @@ function bindMatmul(
   const tilesM = Math.ceil(shape.m / rows);
   const tilesN = Math.ceil(shape.n / cols);
   const totalTiles = tilesM * tilesN * shape.batch;
-  const grid = splitGrid(totalTiles, gpu.limit('maxComputeWorkgroupsPerDimension'));
+  const grid: [number, number, number] = spec.claimTiles
+    ? [Math.min(totalTiles, CLAIM_WORKGROUPS), 1, 1]
+    : splitGrid(totalTiles, gpu.limit('maxComputeWorkgroupsPerDimension'));
   const inputs = buffers.epilogueInputs ?? [];
   const expected = spec.epilogue?.inputs.length ?? 0;
   if (inputs.length !== expected)
@@ -300,6 +307,8 @@ function bindMatmul(
     a.base,
     b.base,
     c.base,
+    // claimLast: the dispatch's last claim, one per workgroup past the tiles.
+    totalTiles + grid[0] * grid[1] * grid[2] - 1,
   ]);
   const uniform = gpu.upload(`${label.kernel}:params`, params, BufferUsage.UNIFORM);
   const bindGroup = gpu.device.createBindGroup({
@@ -313,6 +322,7 @@ function bindMatmul(
       ...inputs,
       ...(second ? [second] : []),
       ...(buffers.sums ? [buffers.sums] : []),
+      ...(spec.claimTiles ? [gpu.tileCounter()] : []),
     ].map((buffer, binding) => ({
       binding,
       resource: { buffer },

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
-import { generateMatmulWgsl, type MatmulConfig, type MatmulEpilogue } from '../../compiler/codegen/wgsl/matmul.js';
+import {
+  canClaimTiles,
+  CLAIM_WORKGROUPS,
+  generateMatmulWgsl,
+  type MatmulConfig,
+  type MatmulEpilogue,
+} from '../../compiler/codegen/wgsl/matmul.js';
 import { BufferUsage, type GpuDevice } from '../../runtime/webgpu/device.js';
 import {
   configFits,
@@ -24,7 +30,7 @@ import {
   shapeClass,
   TuningCache,
 } from '../../runtime/webgpu/tuning.js';
-import { openTestDevice } from '../support/gpu.js';
+import { openTestDevice, requireOrSkip } from '../support/gpu.js';
 
 /**
  * The float64 product of the (exactly representable) f32 inputs, and the bound each output's error must respect.
@@ -695,6 +701,108 @@ describe('matmul pipelines and tuning', () => {
     expect(() => generateMatmulWgsl({ ...base, vecC: true, storeTransposed: true })).toThrow(RangeError);
     const broadcast = CANDIDATE_CONFIGS.find((c) => c.family === 'broadcast') as MatmulConfig;
     expect(() => generateMatmulWgsl({ ...base, config: broadcast, vecC: true })).toThrow(RangeError);
+  });
+});
+
+describe('matmul tiles claimed from a counter', () => {
+  const oneSubgroup = (gpu: GpuDevice, ctx: TestContext): MatmulConfig => {
+    const size = subgroupSize(gpu);
+    if (size === undefined) requireOrSkip(ctx, 'the device has no subgroups of one fixed size');
+    return { family: 'register', wgX: size, wgY: 1, tm: 24, tn: 4, bk: 4, subgroup: size };
+  };
+
+  it('claims every tile once per dispatch and restarts the counter, across dispatches in one pass', async (ctx) => {
+    const gpu = await device(ctx);
+    if (!gpu.claimTiles) requireOrSkip(ctx, 'the adapter is not a fallback (CPU) adapter, where tiles are claimed');
+    const config = oneSubgroup(gpu, ctx);
+    // Fewer tiles than workgroups dispatched (2 x 3 x 3 = 18), and more (13 x 9 = 117); a ragged K tail in both.
+    const problems = [matmulShape(70, 67, 45, { batch: 2, batchA: 1 }), matmulShape(300, 260, 37)].map((shape, p) => {
+      const a = data(shape.batchA * shape.m * shape.k, 17 + p);
+      const b = data(shape.batchB * shape.k * shape.n, 29 + p);
+      return { shape, a, b, expected: reference(shape, a, b) };
+    });
+    const owned: GPUBuffer[] = [];
+    const bound = await Promise.all(
+      problems.map(async ({ shape, a, b }) => {
+        const prepared = await prepareMatmul(gpu, shape, config);
+        expect(prepared.spec.claimTiles).toBe(true);
+        expect(prepared.label.kernel).toMatch(/_cl$/);
+        expect(prepared.wgsl).toContain('atomicAdd(&mm_claim[0], 1u)');
+        const buffers = {
+          a: gpu.upload('test:A', a, BufferUsage.STORAGE),
+          b: gpu.upload('test:B', b, BufferUsage.STORAGE),
+          c: gpu.createBuffer(
+            'test:C',
+            shape.batch * shape.m * shape.n * 4,
+            BufferUsage.STORAGE | BufferUsage.COPY_SRC,
+          ),
+        };
+        owned.push(buffers.a, buffers.b, buffers.c);
+        return { matmul: prepared.bind(buffers), c: buffers.c };
+      }),
+    );
+    const [small, large] = bound as [(typeof bound)[0], (typeof bound)[0]];
+    expect(small.matmul.grid).toEqual([18, 1, 1]);
+    expect(large.matmul.grid).toEqual([CLAIM_WORKGROUPS, 1, 1]);
+    // Each dispatch must find the counter at zero: a dispatch that left it anywhere else would make the next one skip
+    // tiles, which the comparisons below see as unwritten (zero) results.
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const which of [small, large, small, large, large, small]) which.matmul.encode(pass);
+    pass.end();
+    gpu.device.queue.submit([encoder.finish()]);
+    for (const [i, which] of bound.entries()) {
+      const problem = problems[i] as (typeof problems)[0];
+      const got = await gpu.readFloat32(which.c, problem.expected.value.length);
+      expect(firstMismatch(got, problem.expected), JSON.stringify(problem.shape)).toBeUndefined();
+    }
+    expect(new Uint32Array(await gpu.read(gpu.tileCounter()))[0]).toBe(0);
+    for (const which of bound) which.matmul.dispose();
+    for (const buffer of owned) buffer.destroy();
+  });
+
+  it('takes tiles by workgroup id where the device does not claim them or no binding is left', async (ctx) => {
+    const gpu = await device(ctx);
+    const config = oneSubgroup(gpu, ctx);
+    const shape = matmulShape(70, 67, 45);
+    // Five epilogue inputs fill the eight storage buffers a kernel may use: the counter does not fit.
+    const inputs = ['e0', 'e1', 'e2', 'e3', 'e4'];
+    const epilogue: MatmulEpilogue = {
+      wgsl: 'fn epilogue(value: f32, batch: u32, row: u32, col: u32) -> f32 { return value; }',
+      inputs,
+    };
+    const full = await prepareMatmul(gpu, shape, config, epilogue);
+    expect(full.spec.claimTiles).toBeUndefined();
+    expect(full.wgsl).not.toContain('mm_claim');
+    const plain = await openTestDevice(ctx, { claimTiles: false });
+    try {
+      expect(plain.claimTiles).toBe(false);
+      const prepared = await prepareMatmul(plain, shape, config);
+      expect(prepared.spec.claimTiles).toBeUndefined();
+      expect(prepared.label.kernel).not.toMatch(/_cl$/);
+      const c = plain.createBuffer('test:C', 70 * 67 * 4, BufferUsage.STORAGE);
+      const bound = prepared.bind({ a: c, b: c, c });
+      expect(bound.grid).toEqual([3 * 3, 1, 1]);
+      bound.dispose();
+      c.destroy();
+      await check(plain, shape, config, 3);
+    } finally {
+      plain.dispose();
+    }
+  });
+
+  it('claims only in a workgroup of exactly one subgroup', () => {
+    const sg: MatmulConfig = { family: 'register', wgX: 8, wgY: 1, tm: 24, tn: 4, bk: 4, subgroup: 8 };
+    expect(canClaimTiles(sg)).toBe(true);
+    expect(canClaimTiles({ ...sg, wgX: 16 })).toBe(false);
+    expect(canClaimTiles({ family: 'register', wgX: 8, wgY: 1, tm: 24, tn: 4, bk: 4 })).toBe(false);
+    expect(canClaimTiles({ family: 'workgroup', wgX: 8, wgY: 8, tm: 4, tn: 4, bk: 16 })).toBe(false);
+    const base = { transposeA: false, transposeB: false, vecA: true, vecB: true, claimTiles: true };
+    expect(generateMatmulWgsl({ ...base, config: sg })).toMatch(
+      /^\/\/ .*_cl .*\nenable subgroups;\ndiagnostic\(off, subgroup_uniformity\);/,
+    );
+    expect(() => generateMatmulWgsl({ ...base, config: { ...sg, wgX: 16 } })).toThrow(RangeError);
+    expect(kernelSpecFor(matmulShape(8, 8, 8), { ...sg, wgX: 16 }, undefined, false, true).claimTiles).toBeUndefined();
   });
 });
 

@@ -129,7 +129,31 @@ export interface MatmulKernelSpec {
    * (`cols`) of tiles store them.
    */
   readonly sums?: 'rows' | 'cols';
+  /**
+   * The workgroups claim their tiles from a counter instead of taking the tile of their workgroup id: a workgroup
+   * loops, its first lane taking the next tile number with `atomicAdd` on `mm_claim[0]` (the storage buffer bound
+   * after everything else) and broadcasting it, until the numbers run out. A CPU implementation such as llvmpipe hands
+   * each of its threads a fixed share of a dispatch's workgroups, so a thread whose core is shared with other work
+   * leaves the others idle at the end of every dispatch; claimed tiles go to whichever thread is free. Every
+   * workgroup makes exactly one claim past the last tile, so a dispatch of G workgroups over T tiles takes the
+   * numbers 0 .. T + G - 1, and the workgroup that draws T + G - 1 (`MmParams.claimLast`) sets the counter back to 0
+   * for the next dispatch. Needs a workgroup of exactly one subgroup (`subgroup` = wgX, wgY = 1).
+   */
+  readonly claimTiles?: boolean;
 }
+
+/** Whether `config` can claim its tiles (`MatmulKernelSpec.claimTiles`): one subgroup per workgroup. */
+export function canClaimTiles(config: MatmulConfig): boolean {
+  return (
+    config.family === 'register' && config.subgroup !== undefined && config.wgY === 1 && config.wgX === config.subgroup
+  );
+}
+
+/**
+ * Workgroups dispatched by a kernel that claims its tiles: enough to keep every thread of a CPU implementation busy
+ * (llvmpipe runs at most 32), few enough that those finding no tile left cost nothing.
+ */
+export const CLAIM_WORKGROUPS = 64;
 
 /** The storage buffers every matmul kernel binds: A, B, C (which leaves room for 5 epilogue inputs in 8). */
 export const MATMUL_FIXED_STORAGE_BUFFERS = 3;
@@ -141,7 +165,8 @@ export const MATMUL_ENTRY_POINT = 'main';
  * M, N, K, tilesM, tilesPerBatch (tilesM * tilesN), totalTiles, groupsX, groupsY, then the operands' layout: strideA,
  * strideB, strideC (elements between outer batches; 0 broadcasts a batch-1 operand), lda, ldb, ldc (elements between
  * stored rows), inner (the batch index splits into batch / inner and batch % inner), innerA, innerB, innerC (elements
- * between inner batches), baseA, baseB, baseC (the first element), and one word of padding. A contiguous operand has
+ * between inner batches), baseA, baseB, baseC (the first element), claimLast (the last tile number a kernel that
+ * claims its tiles draws in one dispatch: `MatmulKernelSpec.claimTiles`), and two words of padding. A contiguous operand has
  * inner = 1, inner stride 0 and its row length as its row stride; a strided view (a head of a fused projection, say)
  * is read or written in place.
  */
@@ -158,7 +183,8 @@ export function matmulKernelName(spec: MatmulKernelSpec): string {
     `matmul_${c.family}_${layout}${vec}_${tile}${sg}${sw}` +
     (spec.epilogue ? '_epi' : '') +
     (spec.epilogue?.second ? '2' : '') +
-    (spec.sums === undefined ? '' : spec.sums === 'rows' ? '_rs' : '_cs')
+    (spec.sums === undefined ? '' : spec.sums === 'rows' ? '_rs' : '_cs') +
+    (spec.claimTiles ? '_cl' : '')
   );
 }
 

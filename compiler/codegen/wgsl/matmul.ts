@@ -35,7 +35,14 @@
  * dispatch: the kernel recovers its tile from `workgroup_id` and the dispatch's x and y extents.
  */
 
-import { checkConfig, checkEpilogue, matmulKernelName, workgroupTile, type MatmulKernelSpec } from './matmul-spec.js';
+import {
+  canClaimTiles,
+  checkConfig,
+  checkEpilogue,
+  matmulKernelName,
+  workgroupTile,
+  type MatmulKernelSpec,
+} from './matmul-spec.js';
 
 export * from './matmul-spec.js';
 
@@ -67,6 +74,12 @@ function productIndex(spec: MatmulKernelSpec, row: string, col: string): string 
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+const indent = (text: string): string =>
+  text
+    .split('\n')
+    .map((line) => (line === '' ? line : `  ${line}`))
+    .join('\n');
+
 /** Declarations shared by both families: parameters, bindings, scalar accessors, tile recovery and the store. */
 function prelude(spec: MatmulKernelSpec): string {
   const epilogueInputs = spec.epilogue?.inputs ?? [];
@@ -94,10 +107,12 @@ function prelude(spec: MatmulKernelSpec): string {
   const second = spec.epilogue?.second
     ? `@group(0) @binding(${4 + epilogueInputs.length}) var<storage, read_write> mm_C2: array<${cType}>;\n${spec.epilogue.second.wgsl}`
     : '';
+  let next = 4 + epilogueInputs.length + (spec.epilogue?.second ? 1 : 0);
   const sums =
-    spec.sums === undefined
-      ? ''
-      : `@group(0) @binding(${4 + epilogueInputs.length + (spec.epilogue?.second ? 1 : 0)}) var<storage, read_write> mm_S: array<f32>;`;
+    spec.sums === undefined ? '' : `@group(0) @binding(${next++}) var<storage, read_write> mm_S: array<f32>;`;
+  const claim = spec.claimTiles
+    ? `@group(0) @binding(${next}) var<storage, read_write> mm_claim: array<atomic<u32>>;`
+    : '';
   const storeParams = passed.map((n) => `, mm_e_${n}: f32`).join('');
   return `struct MmParams {
   M: u32, N: u32, K: u32, tilesM: u32,
@@ -105,7 +120,7 @@ function prelude(spec: MatmulKernelSpec): string {
   strideA: u32, strideB: u32, strideC: u32, lda: u32,
   ldb: u32, ldc: u32, inner: u32, innerA: u32,
   innerB: u32, innerC: u32, baseA: u32, baseB: u32,
-  baseC: u32, pad0: u32, pad1: u32, pad2: u32,
+  baseC: u32, claimLast: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> mm_p: MmParams;
@@ -113,7 +128,7 @@ function prelude(spec: MatmulKernelSpec): string {
 @group(0) @binding(2) var<storage, read> mm_B: array<${elemB}>;
 @group(0) @binding(3) var<storage, read_write> mm_C: array<${cType}>;
 ${bindings.join('\n')}
-${second}${sums === '' ? '' : `\n${sums}`}
+${second}${sums === '' ? '' : `\n${sums}`}${claim === '' ? '' : `\n${claim}`}
 
 ${scalar('a', spec.vecA)}
 ${scalar('b', spec.vecB)}
@@ -145,10 +160,24 @@ function indexB(spec: MatmulKernelSpec, k: string, col: string): string {
   return spec.transposeB ? `mm_offB + ${col} * mm_p.ldb + (${k})` : `mm_offB + (${k}) * mm_p.ldb + ${col}`;
 }
 
-/** The shared head of `main`: the linear tile index, early exit of the padding workgroups, batch offsets. */
-function tileHead(): string {
-  return `  let mm_tile = wid.x + mm_p.groupsX * (wid.y + mm_p.groupsY * wid.z);
-  if (mm_tile >= mm_p.totalTiles) { return; }
+/**
+ * The shared head of `main`: the linear tile index, early exit of the padding workgroups, batch offsets. A kernel
+ * that claims its tiles (`MatmulKernelSpec.claimTiles`) claims its tile here instead, inside the loop over
+ * claimed tiles that wraps its body.
+ */
+function tileHead(claim = false): string {
+  const tile = claim
+    ? `  var mm_claimed = 0u;
+  if (mm_lane == 0u) { mm_claimed = atomicAdd(&mm_claim[0], 1u); }
+  let mm_tile = subgroupBroadcast(mm_claimed, 0u);
+  if (mm_tile >= mm_p.totalTiles) {
+    // The dispatch's last claim: every workgroup has made its one claim past the tiles, so the counter can restart.
+    if (mm_lane == 0u && mm_tile == mm_p.claimLast) { atomicStore(&mm_claim[0], 0u); }
+    return;
+  }`
+    : `  let mm_tile = wid.x + mm_p.groupsX * (wid.y + mm_p.groupsY * wid.z);
+  if (mm_tile >= mm_p.totalTiles) { return; }`;
+  return `${tile}
   let batch = mm_tile / mm_p.tilesPerBatch;
   let mm_inBatch = mm_tile % mm_p.tilesPerBatch;
   let mm_tileRow = mm_inBatch % mm_p.tilesM;
@@ -372,9 +401,8 @@ function registerKernel(spec: MatmulKernelSpec): string {
   const out: string[] = [];
   const sg = spec.config.subgroup;
   const laneArg = sg === undefined ? '' : ', @builtin(subgroup_invocation_id) mm_lane: u32';
-  out.push(`@compute @workgroup_size(${wgX}, ${wgY})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneArg}) {
-${tileHead()}
+  const claim = spec.claimTiles === true;
+  out.push(`${tileHead(claim)}
   let mm_rowBase = mm_tileRow * ${rows}u${wgY === 1 ? '' : ` + lid.y * ${tm}u`};
   let mm_colBase = mm_tileCol * ${cols}u;`);
   // Unclamped indices (for the store) and clamped ones (for loads: always in bounds, so no check in the loop).
@@ -493,8 +521,11 @@ ${tileHead()}
       { rows: 'lid.x == 0u', cols: 'lid.y == 0u' },
     ),
   );
-  out.push(`}`);
-  return out.join('\n');
+  const body = out.join('\n');
+  return `@compute @workgroup_size(${wgX}, ${wgY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${laneArg}) {
+${claim ? `  loop {\n${indent(body)}\n  }` : body}
+}`;
 }
 
 /**
@@ -687,7 +718,14 @@ export function generateMatmulWgsl(spec: MatmulKernelSpec): string {
   if (spec.epilogue) checkEpilogue(spec.epilogue);
   if (spec.vecC && (spec.config.family === 'broadcast' || spec.storeTransposed))
     throw new RangeError('matmul: vec4 stores need the register or workgroup family and C stored as computed');
+  if (spec.claimTiles && !canClaimTiles(spec.config))
+    throw new RangeError('matmul: claiming tiles needs a register tile of one subgroup per workgroup');
   const body = kernelBody(spec);
-  const enable = spec.config.subgroup === undefined ? '' : 'enable subgroups;\n\n';
+  // A claimed tile number is the same in every lane of the workgroup's one subgroup, so the subgroup operations
+  // after the claim run in uniform control flow, which WGSL's workgroup-level analysis cannot see.
+  const enable =
+    spec.config.subgroup === undefined
+      ? ''
+      : `enable subgroups;\n${spec.claimTiles ? 'diagnostic(off, subgroup_uniformity);\n' : ''}\n`;
   return `// ${matmulKernelName(spec)} (generated by vitm)\n${enable}${prelude(spec)}\n${body}\n`;
 }

@@ -5,7 +5,7 @@ struct MmParams {
   strideA: u32, strideB: u32, strideC: u32, lda: u32,
   ldb: u32, ldc: u32, inner: u32, innerA: u32,
   innerB: u32, innerC: u32, baseA: u32, baseB: u32,
-  baseC: u32, pad0: u32, pad1: u32, pad2: u32,
+  baseC: u32, claimLast: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> mm_p: MmParams;
