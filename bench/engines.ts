@@ -46,7 +46,7 @@ export async function vitmMatmul(gpu: GpuDevice, size: number): Promise<Engine> 
     return (performance.now() - start) / 1000;
   };
   return {
-    detail: describeConfig(config),
+    detail: `${describeConfig(config)}${prepared.spec.claimTiles ? ', tiles claimed' : ''}`,
     once: () => batch(1),
     batch,
     dispose() {

@@ -27,6 +27,8 @@ export interface DoctorReport {
   readonly adapter: GpuDevice['adapter'];
   readonly limits: Record<KeyLimit, number>;
   readonly features: Record<string, boolean>;
+  /** Whether matmul kernels claim their tiles from a counter on this device (`GpuDevice.claimTiles`). */
+  readonly claimTiles: boolean;
   readonly selfTest: SelfTestResult;
 }
 
@@ -51,6 +53,7 @@ export async function collectDoctorReport(): Promise<DoctorReport> {
       adapter: gpu.adapter,
       limits,
       features,
+      claimTiles: gpu.claimTiles,
       selfTest,
     };
   } finally {
@@ -80,6 +83,12 @@ export function renderDoctorReport(report: DoctorReport): string {
       ['device', adapter.device || '(not reported)'],
       ['description', adapter.description || '(not reported)'],
       ['fallback adapter', adapter.isFallbackAdapter ? 'yes' : 'no'],
+      [
+        'matmul tiles',
+        report.claimTiles
+          ? 'claimed from a counter (the threads of a CPU adapter share each dispatch by speed)'
+          : 'one per workgroup id',
+      ],
     ]),
     'limits',
     table(limitRows),
