@@ -86,7 +86,7 @@ export function renderDoctorReport(report: DoctorReport): string {
       [
         'matmul tiles',
         report.claimTiles
-          ? 'claimed from a counter (the threads of a CPU adapter share each dispatch by speed)'
+          ? 'claimed from a counter (llvmpipe: its threads share each dispatch by speed)'
           : 'one per workgroup id',
       ],
     ]),

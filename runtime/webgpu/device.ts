@@ -58,8 +58,8 @@ export interface OpenOptions {
   /** Request WebGPU's default limits instead of the adapter's (to see how a model fits a weaker device). */
   readonly defaultLimits?: boolean;
   /**
-   * Whether matmul kernels claim their tiles from a counter (`GpuDevice.claimTiles`). Default: on a fallback (CPU)
-   * adapter, off elsewhere.
+   * Whether matmul kernels claim their tiles from a counter (`GpuDevice.claimTiles`). Default: on llvmpipe (lavapipe),
+   * off elsewhere.
    */
   readonly claimTiles?: boolean;
 }
@@ -90,6 +90,11 @@ function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   };
 }
 
+/** Whether the adapter is Mesa's llvmpipe (lavapipe), whose threads take fixed shares of a dispatch. */
+export function isLlvmpipe(adapter: AdapterDescription): boolean {
+  return /llvmpipe/i.test(`${adapter.device} ${adapter.description}`);
+}
+
 /** Every numeric limit the adapter reports (the WebGPU limit objects expose them as prototype getters). */
 function readLimits(limits: GPUSupportedLimits): Record<string, number> {
   const out: Record<string, number> = {};
@@ -108,9 +113,10 @@ export class GpuDevice {
   readonly features: ReadonlySet<OptionalFeature>;
   /**
    * Matmul kernels whose workgroup is one subgroup claim their tiles from a counter rather than by workgroup id
-   * (`MatmulKernelSpec.claimTiles`). A CPU implementation (llvmpipe) gives each of its threads a fixed share of a
-   * dispatch's workgroups, so when one core is slowed by other work the other threads wait for it at the end of
-   * every dispatch; claimed tiles go to whichever thread is free. GPUs schedule workgroups as they free up anyway.
+   * (`MatmulKernelSpec.claimTiles`). llvmpipe gives each of its threads a fixed share of a dispatch's workgroups, so
+   * when one core is slowed by other work the other threads wait for it at the end of every dispatch; claimed tiles go
+   * to whichever thread is free. On by default on llvmpipe only: GPUs schedule workgroups as they free up anyway, and
+   * SwiftShader takes minutes to compile the claiming loop around the element-by-element subgroup loads.
    */
   readonly claimTiles: boolean;
 
@@ -187,7 +193,7 @@ export class GpuDevice {
     }
     const limits = options.defaultLimits ? readLimits(device.limits) : adapterLimits;
     const description = describeAdapter(adapter);
-    const claim = options.claimTiles ?? description.isFallbackAdapter;
+    const claim = options.claimTiles ?? isLlvmpipe(description);
     return new GpuDevice(backend, description, device, limits, features, claim, release);
   }
 

@@ -21,6 +21,16 @@ describe('WebGPU in Chromium (navigator.gpu)', () => {
       elements: 65_573,
       workgroups: 1_025,
     });
+    // Matmuls through the same runtime code: a plain tile, and where subgroups have one size a tile of one subgroup,
+    // as the device chooses (SwiftShader does not claim tiles) and claiming its tiles on a second device.
+    const matmuls = result.matmuls ?? [];
+    expect(matmuls.length).toBe(result.subgroupSize === undefined ? 1 : 3);
+    for (const check of matmuls) expect(check, check.kernel).toMatchObject({ mismatches: 0 });
+    expect(matmuls.map((x) => x.outputs)).toEqual([2 * 70 * 67, 2 * 70 * 67, 2 * 72 * 64].slice(0, matmuls.length));
+    if (result.subgroupSize !== undefined) {
+      expect((matmuls[1]?.kernel ?? '').endsWith('_cl')).toBe(result.claimTiles === true);
+      expect(matmuls[2]?.kernel).toMatch(/_cl$/);
+    }
     expect(result.ok).toBe(true);
   });
 });

@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { VitmRuntimeError } from '../../runtime/errors.js';
-import { BufferUsage, KEY_LIMITS, OPTIONAL_FEATURES, type GpuDevice } from '../../runtime/webgpu/device.js';
+import {
+  BufferUsage,
+  isLlvmpipe,
+  KEY_LIMITS,
+  OPTIONAL_FEATURES,
+  type AdapterDescription,
+  type GpuDevice,
+} from '../../runtime/webgpu/device.js';
 import { assertSelfTest, runSelfTest } from '../../runtime/webgpu/selftest.js';
 import { openTestDevice } from '../support/gpu.js';
 
@@ -112,5 +119,38 @@ describe('WebGPU device (Dawn in Node)', () => {
     const bytes = new Uint8Array([1, 2, 3, 4, 5, 6, 7]);
     const buffer = gpu.upload('bytes', bytes, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
     expect([...new Uint8Array(await gpu.read(buffer, 7))]).toEqual([...bytes]);
+  });
+});
+
+describe('matmul tile claiming by default', () => {
+  const adapter = (device: string, description: string, isFallbackAdapter: boolean): AdapterDescription => ({
+    vendor: '',
+    architecture: '',
+    device,
+    description,
+    isFallbackAdapter,
+    subgroupMinSize: 0,
+    subgroupMaxSize: 0,
+  });
+
+  it('recognises llvmpipe, and neither SwiftShader (also a fallback adapter) nor a GPU', () => {
+    expect(isLlvmpipe(adapter('llvmpipe-llvm-15-0-6-256-bits-', 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)', true))).toBe(
+      true,
+    );
+    expect(isLlvmpipe(adapter('', 'llvmpipe (LLVM 19.1.7, 256 bits)', true))).toBe(true);
+    expect(isLlvmpipe(adapter('', '', true))).toBe(false);
+    expect(isLlvmpipe(adapter('NVIDIA H100 80GB HBM3', 'NVIDIA: 560.35.03', false))).toBe(false);
+  });
+
+  it('claims tiles on llvmpipe unless told otherwise', async (ctx) => {
+    const gpu = await openTestDevice(ctx);
+    const off = await openTestDevice(ctx, { claimTiles: false });
+    try {
+      expect(gpu.claimTiles).toBe(isLlvmpipe(gpu.adapter));
+      expect(off.claimTiles).toBe(false);
+    } finally {
+      gpu.dispose();
+      off.dispose();
+    }
   });
 });

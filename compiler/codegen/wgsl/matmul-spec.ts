@@ -132,7 +132,7 @@ export interface MatmulKernelSpec {
   /**
    * The workgroups claim their tiles from a counter instead of taking the tile of their workgroup id: a workgroup
    * loops, its first lane taking the next tile number with `atomicAdd` on `mm_claim[0]` (the storage buffer bound
-   * after everything else) and broadcasting it, until the numbers run out. A CPU implementation such as llvmpipe hands
+   * after everything else) and broadcasting it, until the numbers run out. llvmpipe (a CPU implementation) hands
    * each of its threads a fixed share of a dispatch's workgroups, so a thread whose core is shared with other work
    * leaves the others idle at the end of every dispatch; claimed tiles go to whichever thread is free. Every
    * workgroup makes exactly one claim past the last tile, so a dispatch of G workgroups over T tiles takes the
