@@ -116,7 +116,7 @@ export class GpuDevice {
    * (`MatmulKernelSpec.claimTiles`). llvmpipe gives each of its threads a fixed share of a dispatch's workgroups, so
    * when one core is slowed by other work the other threads wait for it at the end of every dispatch; claimed tiles go
    * to whichever thread is free. On by default on llvmpipe only: GPUs schedule workgroups as they free up anyway, and
-   * SwiftShader takes minutes to compile the claiming loop around the element-by-element subgroup loads.
+   * SwiftShader had not finished compiling the claiming loop around the element-by-element subgroup loads after 25 s.
    */
   readonly claimTiles: boolean;
 

@@ -129,10 +129,11 @@ export const CANDIDATES_ID = ((): string => {
   return `c${h.toString(16).padStart(8, '0')}`;
 })();
 
+// A device that claims its tiles (`GpuDevice.claimTiles`) runs other kernels than one that does not: its own choices.
 const cacheKey = (gpu: GpuDevice, shape: MatmulShape): string =>
-  `${CANDIDATES_ID} ${adapterKey(gpu)} ${shapeClass(shape)}`;
+  `${CANDIDATES_ID} ${adapterKey(gpu)}${gpu.claimTiles ? ' claimed' : ''} ${shapeClass(shape)}`;
 
-/** The remembered choices, keyed by `CANDIDATES_ID + ' ' + adapterKey + ' ' + shapeClass`. */
+/** The remembered choices, keyed by `CANDIDATES_ID + ' ' + adapterKey (+ ' claimed') + ' ' + shapeClass`. */
 export class TuningCache {
   private readonly entries = new Map<string, TuningEntry>();
 

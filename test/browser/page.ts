@@ -76,9 +76,9 @@ async function run(): Promise<BrowserResult> {
     const selfTest = await runSelfTest(gpu);
     const size = subgroupSize(gpu);
     const plain: MatmulConfig = { family: 'register', wgX: 8, wgY: 1, tm: 8, tn: 4, bk: 4 };
-    // Ragged tiles, a K tail and element-by-element loads; then rows of vec4s.
+    // Ragged tiles, a K tail and element-by-element loads; then rows of vec4s, in more tiles than workgroups.
     const ragged = [70, 67, 45, 2] as const;
-    const aligned = [72, 64, 44, 2] as const;
+    const aligned = [296, 256, 44, 1] as const;
     const matmuls = [await checkMatmul(gpu, plain, ragged)];
     if (size !== undefined) {
       const one: MatmulConfig = { family: 'register', wgX: size, wgY: 1, tm: 8, tn: 4, bk: 4, subgroup: size };

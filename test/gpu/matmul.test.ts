@@ -712,53 +712,83 @@ describe('matmul tiles claimed from a counter', () => {
   };
 
   it('claims every tile once per dispatch and restarts the counter, across dispatches in one pass', async (ctx) => {
-    const gpu = await device(ctx);
-    if (!gpu.claimTiles) requireOrSkip(ctx, 'the adapter is not llvmpipe, where tiles are claimed by default');
-    const config = oneSubgroup(gpu, ctx);
-    // Fewer tiles than workgroups dispatched (2 x 3 x 3 = 18), and more (13 x 9 = 117); a ragged K tail in both.
-    const problems = [matmulShape(70, 67, 45, { batch: 2, batchA: 1 }), matmulShape(300, 260, 37)].map((shape, p) => {
-      const a = data(shape.batchA * shape.m * shape.k, 17 + p);
-      const b = data(shape.batchB * shape.k * shape.n, 29 + p);
-      return { shape, a, b, expected: reference(shape, a, b) };
-    });
+    // Its own device, claiming whatever the adapter: the protocol is the same wherever subgroups have one size.
+    const gpu = await openTestDevice(ctx, { claimTiles: true });
     const owned: GPUBuffer[] = [];
-    const bound = await Promise.all(
-      problems.map(async ({ shape, a, b }) => {
-        const prepared = await prepareMatmul(gpu, shape, config);
-        expect(prepared.spec.claimTiles).toBe(true);
-        expect(prepared.label.kernel).toMatch(/_cl$/);
-        expect(prepared.wgsl).toContain('atomicAdd(&mm_claim[0], 1u)');
-        const buffers = {
-          a: gpu.upload('test:A', a, BufferUsage.STORAGE),
-          b: gpu.upload('test:B', b, BufferUsage.STORAGE),
-          c: gpu.createBuffer(
-            'test:C',
-            shape.batch * shape.m * shape.n * 4,
-            BufferUsage.STORAGE | BufferUsage.COPY_SRC,
-          ),
-        };
-        owned.push(buffers.a, buffers.b, buffers.c);
-        return { matmul: prepared.bind(buffers), c: buffers.c };
-      }),
-    );
-    const [small, large] = bound as [(typeof bound)[0], (typeof bound)[0]];
-    expect(small.matmul.grid).toEqual([18, 1, 1]);
-    expect(large.matmul.grid).toEqual([CLAIM_WORKGROUPS, 1, 1]);
-    // Each dispatch must find the counter at zero: a dispatch that left it anywhere else would make the next one skip
-    // tiles, which the comparisons below see as unwritten (zero) results.
-    const encoder = gpu.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    for (const which of [small, large, small, large, large, small]) which.matmul.encode(pass);
-    pass.end();
-    gpu.device.queue.submit([encoder.finish()]);
-    for (const [i, which] of bound.entries()) {
-      const problem = problems[i] as (typeof problems)[0];
-      const got = await gpu.readFloat32(which.c, problem.expected.value.length);
-      expect(firstMismatch(got, problem.expected), JSON.stringify(problem.shape)).toBeUndefined();
+    try {
+      const config = oneSubgroup(gpu, ctx);
+      // Fewer tiles than workgroups dispatched (2 x 3 x 3 = 18), and more (13 x 9 = 117); a ragged K tail in both.
+      // The third has four epilogue inputs (one of them at the column), so the counter takes the eighth binding.
+      const bias =
+        'fn epilogue(value: f32, batch: u32, row: u32, col: u32, e3: f32) -> f32 {\n' +
+        '  return value + e0[row] - e1[col] + 2.0 * e2[0] + e3;\n}';
+      const epilogue: MatmulEpilogue = { wgsl: bias, inputs: ['e0', 'e1', 'e2', 'e3'], columns: ['e3'] };
+      const problems = [
+        { shape: matmulShape(70, 67, 45, { batch: 2, batchA: 1 }) },
+        { shape: matmulShape(300, 260, 37) },
+        { shape: matmulShape(100, 96, 40), epilogue },
+      ].map(({ shape, epilogue }, p) => {
+        const a = data(shape.batchA * shape.m * shape.k, 17 + p);
+        const b = data(shape.batchB * shape.k * shape.n, 29 + p);
+        const expected = reference(shape, a, b);
+        const inputs = epilogue ? [data(shape.m, 3), data(shape.n, 5), Float32Array.of(0.25), data(shape.n, 9)] : [];
+        if (epilogue) {
+          const [e0, e1, e2, e3] = inputs as [Float32Array, Float32Array, Float32Array, Float32Array];
+          for (let r = 0; r < shape.m; r++)
+            for (let c = 0; c < shape.n; c++) {
+              const at = r * shape.n + c;
+              const extra = (e0[r] ?? NaN) - (e1[c] ?? NaN) + 2 * (e2[0] ?? NaN) + (e3[c] ?? NaN);
+              expected.value[at] = (expected.value[at] ?? NaN) + extra;
+              // Four more roundings, each within 2^-23 of a value no larger than |value| + |extra|.
+              expected.bound[at] =
+                (expected.bound[at] ?? 0) + 4 * 2 ** -23 * (Math.abs(expected.value[at] ?? 0) + 4 * 8);
+            }
+        }
+        return { shape, epilogue, a, b, inputs, expected };
+      });
+      const prepared = await Promise.all(
+        problems.map(async ({ shape, epilogue, a, b, inputs }) => {
+          const matmul = await prepareMatmul(gpu, shape, config, epilogue);
+          expect(matmul.spec.claimTiles, matmul.label.kernel).toBe(true);
+          expect(matmul.label.kernel).toMatch(/_cl$/);
+          expect(matmul.wgsl).toContain('atomicAdd(&mm_claim[0], 1u)');
+          const buffers = {
+            a: gpu.upload('test:A', a, BufferUsage.STORAGE),
+            b: gpu.upload('test:B', b, BufferUsage.STORAGE),
+            epilogueInputs: inputs.map((x) => gpu.upload('test:E', x, BufferUsage.STORAGE)),
+          };
+          owned.push(buffers.a, buffers.b, ...buffers.epilogueInputs);
+          return { matmul, buffers, elements: shape.batch * shape.m * shape.n };
+        }),
+      );
+      expect(prepared[2]?.matmul.wgsl).toContain('@binding(8) var<storage, read_write> mm_claim');
+      // Six dispatches in one pass, each into a C of its own, so every dispatch's result is checked: one that found
+      // the counter anywhere but zero would skip tiles and leave them unwritten (zero).
+      const order = [0, 1, 2, 0, 1, 1, 2, 0];
+      const runs = order.map((p) => {
+        const { matmul, buffers, elements } = prepared[p] as (typeof prepared)[0];
+        const c = gpu.createBuffer('test:C', elements * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
+        owned.push(c);
+        return { p, c, bound: matmul.bind({ ...buffers, c }) };
+      });
+      expect(runs[0]?.bound.grid).toEqual([18, 1, 1]);
+      expect(runs[1]?.bound.grid).toEqual([CLAIM_WORKGROUPS, 1, 1]);
+      const encoder = gpu.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      for (const run of runs) run.bound.encode(pass);
+      pass.end();
+      gpu.device.queue.submit([encoder.finish()]);
+      for (const [i, run] of runs.entries()) {
+        const problem = problems[run.p] as (typeof problems)[0];
+        const got = await gpu.readFloat32(run.c, problem.expected.value.length);
+        expect(firstMismatch(got, problem.expected), `dispatch ${i}: ${JSON.stringify(problem.shape)}`).toBeUndefined();
+        run.bound.dispose();
+      }
+      expect(new Uint32Array(await gpu.read(gpu.tileCounter()))[0]).toBe(0);
+    } finally {
+      for (const buffer of owned) buffer.destroy();
+      gpu.dispose();
     }
-    expect(new Uint32Array(await gpu.read(gpu.tileCounter()))[0]).toBe(0);
-    for (const which of bound) which.matmul.dispose();
-    for (const buffer of owned) buffer.destroy();
   });
 
   it('takes tiles by workgroup id where the device does not claim them or no binding is left', async (ctx) => {

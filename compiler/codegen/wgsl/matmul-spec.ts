@@ -166,8 +166,8 @@ export const MATMUL_ENTRY_POINT = 'main';
  * strideB, strideC (elements between outer batches; 0 broadcasts a batch-1 operand), lda, ldb, ldc (elements between
  * stored rows), inner (the batch index splits into batch / inner and batch % inner), innerA, innerB, innerC (elements
  * between inner batches), baseA, baseB, baseC (the first element), claimLast (the last tile number a kernel that
- * claims its tiles draws in one dispatch: `MatmulKernelSpec.claimTiles`), and two words of padding. A contiguous operand has
- * inner = 1, inner stride 0 and its row length as its row stride; a strided view (a head of a fused projection, say)
+ * claims its tiles draws in one dispatch: `MatmulKernelSpec.claimTiles`), and two words of padding. A contiguous
+ * operand has inner = 1, inner stride 0 and its row length as its row stride; a strided view (a head of a fused projection, say)
  * is read or written in place.
  */
 export const MATMUL_PARAM_WORDS = 24;

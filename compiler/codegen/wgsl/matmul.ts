@@ -32,7 +32,8 @@
  *
  * The kernel is specialised on the layout (transposes, vec4 alignment) and the tile; the sizes themselves come from a
  * uniform, so one pipeline serves every shape of its class. Grids beyond 65,535 workgroups are linearised over a 3-D
- * dispatch: the kernel recovers its tile from `workgroup_id` and the dispatch's x and y extents.
+ * dispatch: the kernel recovers its tile from `workgroup_id` and the dispatch's x and y extents. A kernel that claims
+ * its tiles (`MatmulKernelSpec.claimTiles`) takes tile numbers from a counter instead, in a loop.
  */
 
 import {
