@@ -816,6 +816,13 @@ describe('matmul tiles claimed from a counter', () => {
       bound.dispose();
       c.destroy();
       await check(plain, shape, config, 3);
+      // Tile choices are kept apart for devices that claim and devices that do not: they run different kernels.
+      if (gpu.claimTiles) {
+        const cache = new TuningCache();
+        await selectMatmulConfig(gpu, shape, { cache, candidates: [config] });
+        expect(cache.get(gpu, shape)?.config).toEqual(config);
+        expect(cache.get(plain, shape)).toBeUndefined();
+      }
     } finally {
       plain.dispose();
     }
